@@ -1,0 +1,122 @@
+"""Batches from cached token arrays: dynamic padding and length-bucketed batch order.
+
+KLUE-STS pairs average ~35 tokens; padding every pair to 128 spends ~75% of the compute on pad tokens.
+Sorting pairs by length inside large shuffled pools and padding each batch to its own longest pair
+wastes under 2% while keeping batch composition random from epoch to epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from trainables.tokens import EncodedSplit
+
+POOL_BATCHES = 100  # batches per sorting pool: large enough to bucket well, small enough to stay random
+
+
+class LengthBucketBatchSampler(Sampler[list[int]]):
+    """Shuffled batches of similar length; a new order each epoch, reproducible from `seed`."""
+
+    def __init__(
+        self, lengths: np.ndarray, batch_size: int, *, seed: int, shuffle: bool = True, bucket: bool = True,
+        start_epoch: int = 0, limit_batches: int = 0,
+    ) -> None:
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.bucket = bucket
+        self.epoch = start_epoch
+        self.limit_batches = limit_batches
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable") if self.bucket else np.arange(n)
+            out = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        else:
+            rng = np.random.default_rng([self.seed, epoch])
+            order = rng.permutation(n)
+            out = []
+            if self.bucket:
+                pool = self.batch_size * POOL_BATCHES
+                for start in range(0, n, pool):
+                    chunk = order[start : start + pool]
+                    chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+                    out.extend(chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
+                out = [out[i] for i in rng.permutation(len(out))]
+            else:
+                out = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        if self.limit_batches:
+            out = out[: self.limit_batches]
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self.batches(self.epoch)
+        self.epoch += 1
+        return iter(batches)
+
+    def __len__(self) -> int:
+        full = -(-len(self.lengths) // self.batch_size)
+        return min(full, self.limit_batches) if self.limit_batches else full
+
+
+def pad_fraction(lengths: np.ndarray, batches: list[list[int]], pad_to: int | None = None) -> float:
+    """Share of token slots that are padding when these batches are padded (to `pad_to` or batch max)."""
+    real = padded = 0
+    for b in batches:
+        lens = lengths[b]
+        width = pad_to if pad_to else int(lens.max())
+        real += int(lens.sum())
+        padded += width * len(b)
+    return 1.0 - real / padded if padded else 0.0
+
+
+class PairCollator:
+    """Indices -> padded tensors; `pad_to` fixes the width (pad-to-max_length mode)."""
+
+    def __init__(self, enc: EncodedSplit, labels: np.ndarray | None, pad_to: int | None = None) -> None:
+        self.enc = enc
+        self.labels = labels
+        self.pad_to = pad_to
+
+    def __call__(self, rows: list[int]) -> dict[str, torch.Tensor]:
+        lens = self.enc.lengths[rows]
+        width = self.pad_to or int(lens.max())
+        ids = np.full((len(rows), width), self.enc.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        types = np.zeros((len(rows), width), dtype=np.int64) if self.enc.flat_types is not None else None
+        for j, i in enumerate(rows):
+            n = int(lens[j])
+            ids[j, :n] = self.enc.ids(i)
+            mask[j, :n] = 1
+            if types is not None:
+                types[j, :n] = self.enc.types(i)
+        batch = {
+            "input_ids": torch.from_numpy(ids),
+            "attention_mask": torch.from_numpy(mask),
+            "sep_index": torch.from_numpy(self.enc.sep_index[rows].astype(np.int64)),
+            "index": torch.tensor(rows, dtype=torch.long),
+        }
+        if types is not None:
+            batch["token_type_ids"] = torch.from_numpy(types)
+        if self.labels is not None:
+            batch["labels"] = torch.from_numpy(self.labels[rows].astype(np.float32))
+        return batch
+
+
+def make_loader(
+    enc: EncodedSplit, labels: np.ndarray | None, batch_size: int, *, train: bool, seed: int,
+    bucket: bool = True, pad_to: int | None = None, start_epoch: int = 0, limit_batches: int = 0,
+) -> DataLoader:
+    sampler = LengthBucketBatchSampler(
+        enc.lengths, batch_size, seed=seed, shuffle=train, bucket=bucket,
+        start_epoch=start_epoch, limit_batches=limit_batches,
+    )
+    return DataLoader(
+        range(len(enc)), batch_sampler=sampler, collate_fn=PairCollator(enc, labels, pad_to), num_workers=0
+    )

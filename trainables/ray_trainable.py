@@ -1,0 +1,76 @@
+"""The Ray Tune trainable: the only module under trainables/ that imports Ray.
+
+One trial = one `trainables.training.train` call. Every validation is reported to Tune (`val_pearson`
+and friends, with `epoch` as the scheduler's time axis); each improvement also carries a Tune checkpoint
+(weights-only state dict + dev/test predictions). A retried, paused (HyperBand/PBT) or resumed trial
+continues from `tune.get_checkpoint()`: the checkpoint's weights, epoch and learning-rate schedule position.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from trainables.checkpoint import read_meta
+from trainables.config import TrialConfig
+from trainables.training import Resume, train
+
+# Fault-injection hook for tests and chaos drills: with this set to a folder, each trial raises once,
+# right after its first checkpoint, so retries from the checkpoint can be observed end to end.
+FAIL_ONCE_ENV = "STS_TUNE_FAIL_ONCE_DIR"
+
+
+class InjectedFailure(RuntimeError):
+    pass
+
+
+class TuneReporter:
+    def __init__(self, trial_id: str) -> None:
+        self.trial_id = trial_id
+        self.fail_dir = os.environ.get(FAIL_ONCE_ENV, "")
+
+    def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
+        report = {k: metrics[k] for k in ("val_pearson", "val_loss", "train_loss", "epoch", "lr", "global_step")}
+        if improved:
+            with tempfile.TemporaryDirectory(prefix="sts-ckpt-") as tmp:
+                path = write_checkpoint(Path(tmp) / "checkpoint")
+                tune.report(report, checkpoint=tune.Checkpoint.from_directory(str(path)))
+        else:
+            tune.report(report)
+        self._maybe_fail()
+
+    def _maybe_fail(self) -> None:
+        if not self.fail_dir:
+            return
+        marker = Path(self.fail_dir) / f"{self.trial_id}.failed"
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("injected failure after the first checkpoint\n")
+            raise InjectedFailure(f"trial {self.trial_id}: injected failure ({FAIL_ONCE_ENV} is set)")
+
+
+def _resume_from_checkpoint(local_dir: Path) -> Resume | None:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        # as_directory may hand out a temporary download (s3://): keep our own copy for the whole run
+        shutil.copytree(d, local_dir, dirs_exist_ok=True)
+    meta = read_meta(local_dir)
+    return Resume(local_dir, float(meta["epoch"]), int(meta.get("global_step", 0)), float(meta["val_pearson"]))
+
+
+def train_sts(config: dict[str, Any]) -> None:
+    cfg = TrialConfig.from_dict(dict(config), source="trial config")
+    trial_id = tune.get_context().get_trial_id() or "trial"
+    with tempfile.TemporaryDirectory(prefix="sts-resume-") as tmp:
+        resume = _resume_from_checkpoint(Path(tmp) / "checkpoint")
+        if resume is not None:
+            print(f"[sts-tune] trial {trial_id} resumes from its checkpoint at epoch {resume.epoch} "
+                  f"(val_pearson {resume.best_val_pearson:.4f})", flush=True)
+        train(cfg, TuneReporter(trial_id), resume=resume)

@@ -1,0 +1,210 @@
+"""Tokenize once: token arrays cached on disk per (tokenizer, max_length, data, preprocessing).
+
+A cache hit loads numpy arrays and never constructs a tokenizer, so Ray trials (and every later run)
+start without re-tokenizing. Arrays are ragged (flat ids + offsets) so nothing is padded on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+
+from trainables.data import table_fingerprint
+from trainables.paths import cache_root
+
+CACHE_VERSION = 1
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "added_tokens.json",
+)
+
+
+@dataclass
+class EncodedSplit:
+    """Token ids of one split; row i is flat[offsets[i]:offsets[i+1]]."""
+
+    flat_ids: np.ndarray  # int32
+    flat_types: np.ndarray | None  # int8 token_type_ids, None when the tokenizer has none
+    offsets: np.ndarray  # int64, len n+1
+    sep_index: np.ndarray  # int32: position of the first separator (end of sentence 1)
+    pad_token_id: int
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def ids(self, i: int) -> np.ndarray:
+        return self.flat_ids[self.offsets[i] : self.offsets[i + 1]]
+
+    def types(self, i: int) -> np.ndarray | None:
+        if self.flat_types is None:
+            return None
+        return self.flat_types[self.offsets[i] : self.offsets[i + 1]]
+
+    def subset(self, rows: np.ndarray) -> EncodedSplit:
+        lengths = self.lengths[rows]
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.concatenate([self.ids(int(i)) for i in rows]) if len(rows) else np.zeros(0, np.int32)
+        types = None
+        if self.flat_types is not None:
+            types = np.concatenate([self.types(int(i)) for i in rows]) if len(rows) else np.zeros(0, np.int8)
+        return EncodedSplit(flat, types, offsets, self.sep_index[rows], self.pad_token_id)
+
+    @staticmethod
+    def concat(parts: list[EncodedSplit]) -> EncodedSplit:
+        offsets = [np.zeros(1, np.int64)]
+        total = 0
+        for p in parts:
+            offsets.append(p.offsets[1:] + total)
+            total += int(p.offsets[-1])
+        types = None
+        if all(p.flat_types is not None for p in parts):
+            types = np.concatenate([p.flat_types for p in parts])  # type: ignore[misc]
+        return EncodedSplit(
+            np.concatenate([p.flat_ids for p in parts]),
+            types,
+            np.concatenate(offsets),
+            np.concatenate([p.sep_index for p in parts]),
+            parts[0].pad_token_id,
+        )
+
+
+def tokenizer_fingerprint(name_or_path: str) -> str:
+    """Identity of a tokenizer without loading it: file hashes for a local dir, the name for a hub id."""
+    p = Path(name_or_path)
+    if p.is_dir():
+        h = hashlib.sha256()
+        for fname in TOKENIZER_FILES:
+            f = p / fname
+            if f.is_file():
+                h.update(fname.encode())
+                h.update(hashlib.sha256(f.read_bytes()).digest())
+        return "dir:" + h.hexdigest()[:20]
+    return "hub:" + name_or_path
+
+
+def cache_key(tokenizer: str, max_length: int, table: pd.DataFrame, preprocess_key: str = "") -> str:
+    payload = json.dumps(
+        {
+            "v": CACHE_VERSION,
+            "tokenizer": tokenizer_fingerprint(tokenizer),
+            "max_length": max_length,
+            "data": table_fingerprint(table),
+            "preprocess": preprocess_key,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def load_tokenizer(name_or_path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name_or_path)
+
+
+def encode_table(tokenizer, table: pd.DataFrame, max_length: int) -> EncodedSplit:
+    """Pairs go to the tokenizer as a pair: special tokens and separators are the model's own."""
+    enc = tokenizer(
+        list(table["sentence_1"]),
+        list(table["sentence_2"]),
+        truncation=True,
+        max_length=max_length,
+        return_token_type_ids=None,
+    )
+    ids = enc["input_ids"]
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    flat = np.fromiter((t for row in ids for t in row), dtype=np.int32, count=int(offsets[-1]))
+    types = None
+    if "token_type_ids" in enc and enc["token_type_ids"] is not None:
+        types = np.fromiter((t for row in enc["token_type_ids"] for t in row), dtype=np.int8, count=len(flat))
+    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    sep_index = np.zeros(len(ids), dtype=np.int32)
+    for i, row in enumerate(ids):
+        # the first separator after position 0 ends sentence 1 (RoBERTa puts </s></s> between sentences)
+        for j in range(1, len(row)):
+            if row[j] == sep_id:
+                sep_index[i] = j
+                break
+        else:
+            sep_index[i] = len(row) - 1
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return EncodedSplit(flat, types, offsets, sep_index, int(pad))
+
+
+class TokenCache:
+    """Token arrays on disk under `<cache>/tokens/<key>.npz`, written atomically under a file lock."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.dir = cache_root(root) / "tokens"
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.npz"
+
+    def get_or_encode(
+        self, tokenizer_name: str, table: pd.DataFrame, max_length: int, preprocess_key: str = "", tokenizer=None
+    ) -> EncodedSplit:
+        key = cache_key(tokenizer_name, max_length, table, preprocess_key)
+        path = self.path(key)
+        if path.is_file():
+            self.hits += 1
+            return self._load(path)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # several trials (or nodes on shared storage) may start at once: one tokenizes, the rest wait
+        with FileLock(str(path) + ".lock"):
+            if path.is_file():
+                self.hits += 1
+                return self._load(path)
+            self.misses += 1
+            tok = tokenizer if tokenizer is not None else load_tokenizer(tokenizer_name)
+            split = encode_table(tok, table, max_length)
+            self._save(path, split)
+            return split
+
+    @staticmethod
+    def _load(path: Path) -> EncodedSplit:
+        with np.load(path) as z:
+            types = z["flat_types"] if "flat_types" in z.files else None
+            return EncodedSplit(
+                z["flat_ids"], types, z["offsets"], z["sep_index"], int(z["pad_token_id"])
+            )
+
+    @staticmethod
+    def _save(path: Path, split: EncodedSplit) -> None:
+        arrays = {
+            "flat_ids": split.flat_ids,
+            "offsets": split.offsets,
+            "sep_index": split.sep_index,
+            "pad_token_id": np.array(split.pad_token_id),
+        }
+        if split.flat_types is not None:
+            arrays["flat_types"] = split.flat_types
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,75 @@
+"""Train one trial without Ray: the space's default point plus `--set` overrides.
+
+    python trainables/train.py --space tiny --set max_epochs=1 --output OUT
+
+writes OUT/result.json and OUT/best/ (weights, config, dev/test predictions). Data is read and validated
+before OUT is touched, and OUT/best is replaced atomically at each improvement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from trainables.config import ConfigError, parse_overrides
+from trainables.data import DataError
+from trainables.space import load_space
+
+
+class _BestWriter:
+    def __init__(self, output: Path) -> None:
+        self.output = output
+
+    def on_validation(self, metrics, improved, write_checkpoint) -> None:
+        line = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+        print(f"[validation] {line}{'  (best so far)' if improved else ''}", flush=True)
+        if improved:
+            write_checkpoint(self.output / "best")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="tiny", help="search space name or YAML path (default: tiny)")
+    p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                   help="override a config knob, e.g. --set lr=3e-5 (repeatable)")
+    p.add_argument("--output", required=True, help="output folder for result.json and best/")
+    p.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        space = load_space(args.space)
+        cfg = space.default_config(parse_overrides(args.overrides))
+        from trainables.training import prepare_data, train
+
+        data = prepare_data(cfg)  # validates every input file before anything is written
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    output = Path(args.output).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    if data.augmentation_report:
+        print(data.augmentation_report)
+    print(f"train {len(data.train)} rows, dev {len(data.dev)} rows; token cache hits={data.cache_hits} "
+          f"misses={data.cache_misses}", flush=True)
+    result = train(cfg, _BestWriter(output), data=data, log_dir=output / "logs", progress_bar=args.progress)
+    payload = result.to_dict()
+    fd, tmp = tempfile.mkstemp(dir=output, suffix=".json.tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, output / "result.json")
+    print(f"val_pearson={result.val_pearson:.4f} (epoch {result.best_epoch}) epochs={result.epochs} "
+          f"steps={result.steps} seconds={result.seconds} pad_fraction={result.pad_fraction:.4f} "
+          f"samples/s={result.samples_per_second}")
+    print(f"wrote {output / 'result.json'} and {output / 'best'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

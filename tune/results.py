@@ -1,0 +1,137 @@
+"""leaderboard.csv, history.csv and summary.json beside Ray's own files (docs/experiment-format.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from trainables.config import TrialConfig
+
+HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
+                   "time_total_s"]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
+    rows, histories = [], []
+    for result in result_grid:
+        config = result.config or {}
+        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+        df = result.metrics_dataframe
+        hist = pd.DataFrame(columns=HISTORY_COLUMNS)
+        if df is not None and len(df) and "val_pearson" in df:
+            hist = df.reindex(columns=HISTORY_COLUMNS[1:]).copy()
+            hist.insert(0, "trial_id", trial_id)
+            hist = hist.dropna(subset=["val_pearson"])
+        histories.append(hist)
+        best_ckpt = ""
+        if result.best_checkpoints:
+            ckpt, _ = max(result.best_checkpoints, key=lambda cm: cm[1].get("val_pearson", -math.inf))
+            best_ckpt = ckpt.path
+        if len(hist):
+            best_i = hist["val_pearson"].astype(float).idxmax()
+            best_val = float(hist.loc[best_i, "val_pearson"])
+            best_epoch = float(hist.loc[best_i, "epoch"])
+            epochs_run = float(hist["epoch"].max())
+            seconds = float(hist["time_total_s"].max())
+        else:
+            best_val, best_epoch, epochs_run, seconds = math.nan, math.nan, 0.0, 0.0
+        status = "ERROR" if result.error is not None else "TERMINATED"
+        try:
+            knobs = TrialConfig.from_dict(config, source=f"trial {trial_id}").to_dict()
+        except ValueError:
+            knobs = dict(config)
+        row = {
+            "trial_id": trial_id,
+            "val_pearson": best_val,
+            "best_epoch": best_epoch,
+            "epochs_run": epochs_run,
+            "status": status,
+            "seconds": round(seconds, 1),
+            "checkpoint": best_ckpt,
+        }
+        row.update({f"config/{k}": (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in knobs.items()})
+        rows.append(row)
+    return rows, histories
+
+
+def write_experiment_files(
+    exp_dir: str, result_grid, *, space: str, wall_seconds: float, max_epochs: int, extra: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    rows, histories = _trial_rows(result_grid)
+    board = pd.DataFrame(rows)
+    if len(board):
+        board["stopped_early"] = board["epochs_run"] < max_epochs
+        board = board.sort_values("val_pearson", ascending=False, na_position="last").reset_index(drop=True)
+        board.insert(0, "rank", range(1, len(board) + 1))
+    hist = pd.concat([h for h in histories if len(h)], ignore_index=True) if any(len(h) for h in histories) else (
+        pd.DataFrame(columns=HISTORY_COLUMNS))
+    best = board.iloc[0] if len(board) else None
+    summary = {
+        "experiment": exp_dir,
+        "space": space,
+        "metric": "val_pearson",
+        "mode": "max",
+        "num_trials": len(board),
+        "best_trial_id": None if best is None else best["trial_id"],
+        "best_val_pearson": None if best is None or pd.isna(best["val_pearson"]) else float(best["val_pearson"]),
+        "best_config": None if best is None else {
+            k.split("/", 1)[1]: _jsonable(v) for k, v in best.items() if k.startswith("config/")
+        },
+        "best_checkpoint": None if best is None else best["checkpoint"],
+        "wall_seconds": round(wall_seconds, 1),
+        "trials_by_status": board["status"].value_counts().to_dict() if len(board) else {},
+        "trials_stopped_early": int(board["stopped_early"].sum()) if len(board) else 0,
+        "total_epochs": float(board["epochs_run"].sum()) if len(board) else 0.0,
+        **(extra or {}),
+    }
+    local = "://" not in exp_dir
+    if local:
+        root = Path(exp_dir)
+        _atomic_write_text(root / "leaderboard.csv", board.to_csv(index=False))
+        _atomic_write_text(root / "history.csv", hist.to_csv(index=False))
+        _atomic_write_text(root / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+    else:
+        import pyarrow.fs as pafs
+
+        fs, base = pafs.FileSystem.from_uri(exp_dir)
+        for name, text in (("leaderboard.csv", board.to_csv(index=False)), ("history.csv", hist.to_csv(index=False)),
+                           ("summary.json", json.dumps(summary, indent=2, default=_jsonable))):
+            with fs.open_output_stream(f"{base}/{name}") as f:
+                f.write(text.encode())
+    return board, summary
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    if isinstance(v, str) and v[:1] in "[{":
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return v
+
+
+def format_top(board: pd.DataFrame, n: int = 10) -> str:
+    if not len(board):
+        return "(no trials)"
+    knob_cols = [c for c in board.columns if c.startswith("config/")]
+    varying = [c for c in knob_cols if board[c].astype(str).nunique() > 1]
+    cols = ["rank", "trial_id", "val_pearson", "best_epoch", "epochs_run", "status", *varying]
+    view = board[cols].head(n).copy()
+    view.columns = [c.removeprefix("config/") for c in cols]
+    return view.to_string(index=False, float_format=lambda x: f"{x:.4g}")

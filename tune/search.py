@@ -1,0 +1,323 @@
+"""Hyperparameter search over a named space with Ray Tune (ASHA/HyperBand/PBT early stopping).
+
+    python tune/search.py --space tiny --num-samples 8 --max-epochs 3 --storage OUT --name t
+    python tune/search.py --space roberta_large --dry-run
+    python tune/search.py --list-spaces
+
+Leaves OUT/NAME/ with Ray's files plus leaderboard.csv, history.csv, summary.json and data.json
+(see docs/experiment-format.md): the input of ensemble/select.py and tune/report.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from trainables.config import ConfigError, parse_overrides
+from trainables.data import DataError
+from trainables.paths import cache_root
+from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
+
+FORWARDED_ENV_PREFIXES = ("STS_TUNE_", "HF_", "TRANSFORMERS_", "WANDB_")
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs", "beegfs",
+                       "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "efs", "9p", "virtiofs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="tiny", help="search space name (search_spaces/NAME.yaml) or a YAML path")
+    p.add_argument("--list-spaces", action="store_true", help="print the available spaces and exit")
+    p.add_argument("--num-samples", type=int, default=None, help="trials to sample (default: the space's)")
+    p.add_argument("--search-alg", default="optuna", choices=("random", "grid", "optuna", "bohb"))
+    p.add_argument("--scheduler", default="asha", choices=("asha", "hyperband", "median", "pbt", "fifo"))
+    p.add_argument("--max-epochs", type=int, default=None, help="epochs per trial at most (default: the space's)")
+    p.add_argument("--grace-period", type=int, default=None, help="epochs before a trial can be stopped")
+    p.add_argument("--reduction-factor", type=float, default=None, help="ASHA/HyperBand reduction factor")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions allowed, e.g. 0.25")
+    p.add_argument("--workers-per-trial", type=int, default=1,
+                   help="DDP workers per trial (Ray Train inside the Tune trial) for backbones too big for one GPU")
+    p.add_argument("--max-concurrent", type=int, default=0, help="trials at once (0 = as resources allow)")
+    p.add_argument("--storage", default="~/sts-tune-results", help="PATH, NFS path, s3://… or gs://…")
+    p.add_argument("--storage-is-shared", action="store_true",
+                   help="assert that a local --storage path is mounted at the same place on every node")
+    p.add_argument("--name", default=None, help="experiment name (default: SPACE-TIMESTAMP)")
+    p.add_argument("--resume", action="store_true", help="resume the experiment STORAGE/NAME where it stopped")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or host:port)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of a fresh local Ray instance")
+    p.add_argument("--max-failures", type=int, default=2, help="retries per trial, each from its last checkpoint")
+    p.add_argument("--wandb", default=None, metavar="PROJECT", help="log each trial as a W&B run (group = name)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search algorithm and of every trial")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="pin a knob for every trial, e.g. --set max_length=96 (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="validate space and data, print the plan, start nothing")
+    p.add_argument("--verbose", type=int, default=1, help="Ray's progress output: 0 silent, 1 table, 2 more")
+    return p
+
+
+# --- planning (no Ray) -----------------------------------------------------------------------------
+def plan(args: argparse.Namespace) -> dict[str, Any]:
+    space = load_space(args.space)
+    pins = parse_overrides(args.overrides)
+    sched = space.scheduler
+    max_epochs = args.max_epochs or int(pins.get("max_epochs", sched.get("max_epochs", 3)))
+    grace = args.grace_period or int(sched.get("grace_period", 1))
+    rf = args.reduction_factor or float(sched.get("reduction_factor", 3))
+    num_samples = args.num_samples or int(sched.get("num_samples", 10))
+    if num_samples < 1:
+        raise ConfigError(f"--num-samples {num_samples}: must be >= 1")
+    storage = args.storage if "://" in args.storage else str(Path(args.storage).expanduser().resolve())
+    name = args.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    cache = str(cache_root(pins.get("cache_dir") or None))
+    fixed = {"max_epochs": max_epochs, "seed": args.seed, "cache_dir": cache}
+    if "num_threads" not in pins and "num_threads" not in space.fixed:
+        fixed["num_threads"] = max(1, int(args.cpus_per_trial))
+    variants = space.backbone_variants({**fixed, **pins})
+    return {
+        "space": space, "pins": pins, "fixed": fixed, "max_epochs": max_epochs, "grace_period": grace,
+        "reduction_factor": rf, "num_samples": num_samples, "storage": storage, "name": name,
+        "experiment": f"{storage.rstrip('/')}/{name}", "variants": variants,
+    }
+
+
+def print_plan(p: dict[str, Any], args: argparse.Namespace) -> None:
+    space: SearchSpace = p["space"]
+    print(f"space       {space.name}  ({space.path})")
+    if space.description:
+        print(f"            {space.description}")
+    print(f"search      {args.search_alg} x {p['num_samples']} samples, scheduler {args.scheduler} "
+          f"(max_epochs {p['max_epochs']}, grace {p['grace_period']}, reduction {p['reduction_factor']:g})")
+    print(f"resources   {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU per trial"
+          f"{f' x {args.workers_per_trial} DDP workers' if args.workers_per_trial > 1 else ''}; "
+          f"max concurrent {args.max_concurrent or 'as resources allow'}; retries {args.max_failures}")
+    print(f"experiment  {p['experiment']}{'  (resume)' if args.resume else ''}")
+    print(f"cluster     {args.address or 'fresh local Ray instance'}")
+    print("fixed:")
+    for k, v in {**space.fixed, **p["fixed"], **p["pins"]}.items():
+        print(f"  {k} = {v}")
+    print("searched:")
+    for k, d in space.search.items():
+        if k in p["pins"]:
+            continue
+        print(f"  {k} ~ {d.kind}{list(d.args)}  (default {d.default})")
+    print("to tokenize once before the trials (backbone, tokenizer, max_length):")
+    for cfg in p["variants"]:
+        print(f"  {cfg.backbone}  tokenizer={cfg.tokenizer or '(backbone)'}  max_length={cfg.max_length}"
+              f"{'  preprocess=' + ','.join(cfg.preprocess) if cfg.preprocess else ''}")
+
+
+def validate_data(p: dict[str, Any]) -> dict[str, Any]:
+    """Read and validate every data file the space uses (no tokenizer needed): fails before Ray starts."""
+    from trainables.data import load_splits
+
+    cfg = p["variants"][0]
+    splits = load_splits(cfg.train_path, cfg.dev_path, cfg.test_path, cfg.data_format)
+    return {
+        "train_path": splits.train_path, "dev_path": splits.dev_path, "test_path": splits.test_path or None,
+        "train_rows": len(splits.train), "dev_rows": len(splits.dev),
+        "test_rows": None if splits.test is None else len(splits.test),
+        "dev_ids": splits.dev["id"].tolist(),
+        "test_ids": None if splits.test is None else splits.test["id"].tolist(),
+    }
+
+
+# --- storage ---------------------------------------------------------------------------------------
+def filesystem_type(path: str) -> str:
+    """The mount type of the filesystem holding `path` (from /proc/mounts; '' when unknown)."""
+    target = Path(path)
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    target = target.resolve()
+    best, kind = "", ""
+    try:
+        with open("/proc/mounts", encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3:
+                    mnt = parts[1].replace("\\040", " ")
+                    if (str(target) == mnt or str(target).startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                        best, kind = mnt, parts[2]
+    except OSError:
+        return ""
+    return kind
+
+
+def check_storage_for_cluster(storage: str, alive_nodes: int, asserted_shared: bool) -> None:
+    """Ray (>= 2.7) needs storage that every node can write: refuse a head-local path on a multi-node cluster."""
+    if alive_nodes <= 1 or "://" in storage or asserted_shared:
+        return
+    fstype = filesystem_type(storage)
+    if fstype in NETWORK_FILESYSTEMS or fstype.startswith("fuse."):
+        return
+    raise ConfigError(
+        f"--storage {storage} is a local path ({fstype or 'unknown'} filesystem) but the cluster has {alive_nodes} "
+        "nodes: trials on worker nodes could not save their checkpoints there. Use --storage s3://BUCKET/PREFIX, "
+        "gs://…, or an NFS path mounted on every node (pass --storage-is-shared if it is shared but not detected)."
+    )
+
+
+# --- run -------------------------------------------------------------------------------------------
+def pretokenize(p: dict[str, Any]) -> None:
+    """Fill the token cache for every backbone variant on the driver, so trials only load arrays."""
+    from trainables.training import prepare_data
+
+    for cfg in p["variants"]:
+        t0 = time.perf_counter()
+        data = prepare_data(cfg)
+        state = "cached" if data.cache_misses == 0 else "tokenized"
+        print(f"[sts-tune] {state} {cfg.tokenizer or cfg.backbone} (max_length {cfg.max_length}) in "
+              f"{time.perf_counter() - t0:.1f}s", flush=True)
+
+
+def _runtime_env() -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+    env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    return {"env_vars": env}
+
+
+def make_trainable(args: argparse.Namespace):
+    from ray import tune
+
+    if args.workers_per_trial > 1:
+        from trainables.ray_ddp import train_sts_ddp
+
+        fn = tune.with_parameters(
+            train_sts_ddp, num_workers=args.workers_per_trial, cpus_per_worker=args.cpus_per_trial,
+            gpus_per_worker=args.gpus_per_trial,
+        )
+        # the trial itself only coordinates; its Ray Train workers hold the CPUs/GPUs
+        return tune.with_resources(fn, {"cpu": 0.01})
+    from trainables.ray_trainable import train_sts
+
+    return tune.with_resources(train_sts, {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial})
+
+
+def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], trainable=None):
+    import ray
+    from ray import tune
+
+    from tune.ray_space import make_scheduler, make_search_alg, param_space
+    from tune.results import format_top, write_experiment_files
+
+    started = time.perf_counter()
+    owns_ray = not ray.is_initialized()
+    if owns_ray:
+        init_kwargs: dict[str, Any] = {"runtime_env": _runtime_env(), "include_dashboard": False,
+                                       "log_to_driver": True}
+        if args.address:
+            ray.init(address=args.address, **init_kwargs)
+        else:
+            ray.init(address="local", num_cpus=args.num_cpus, **init_kwargs)
+    try:
+        alive = sum(1 for n in ray.nodes() if n.get("Alive"))
+        check_storage_for_cluster(p["storage"], alive, args.storage_is_shared)
+        space: SearchSpace = p["space"]
+        trainable = trainable or make_trainable(args)
+        exp = p["experiment"]
+        callbacks = []
+        if args.wandb:
+            from ray.air.integrations.wandb import WandbLoggerCallback
+
+            callbacks.append(WandbLoggerCallback(project=args.wandb, group=p["name"], log_config=True))
+        run_config = tune.RunConfig(
+            name=p["name"],
+            storage_path=p["storage"],
+            failure_config=tune.FailureConfig(max_failures=args.max_failures),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute="val_pearson", checkpoint_score_order="max"
+            ),
+            callbacks=callbacks,
+            verbose=args.verbose,
+        )
+        if args.resume:
+            if not tune.Tuner.can_restore(exp):
+                raise ConfigError(f"--resume: no experiment to resume at {exp} (check --storage and --name)")
+            print(f"[sts-tune] resuming {exp}", flush=True)
+            tuner = tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            if "://" not in exp and Path(exp).exists() and any(Path(exp).iterdir()):
+                raise ConfigError(f"experiment folder {exp} already exists: pass --resume to continue it, "
+                                  "or choose another --name")
+            search_alg = args.search_alg
+            tuner = tune.Tuner(
+                trainable,
+                param_space=param_space(space, search_alg, p["fixed"], p["pins"]),
+                tune_config=tune.TuneConfig(
+                    metric="val_pearson",
+                    mode="max",
+                    search_alg=make_search_alg(search_alg, args.seed, args.max_concurrent, space),
+                    scheduler=make_scheduler(
+                        args.scheduler, search_alg=search_alg, max_epochs=p["max_epochs"],
+                        grace_period=p["grace_period"], reduction_factor=p["reduction_factor"], space=space,
+                        seed=args.seed,
+                    ),
+                    num_samples=p["num_samples"],
+                    trial_dirname_creator=lambda trial: trial.trial_id,
+                    reuse_actors=False,
+                ),
+                run_config=run_config,
+            )
+        _write_data_json(exp, data_info)
+        results = tuner.fit()
+        board, summary = write_experiment_files(
+            exp, results, space=space.name, wall_seconds=time.perf_counter() - started,
+            max_epochs=p["max_epochs"],
+            extra={"search_alg": args.search_alg, "scheduler": args.scheduler, "num_samples": p["num_samples"]},
+        )
+        print("\nTop trials (val_pearson, best over every validation):")
+        print(format_top(board, 10))
+        print(f"\nbest val_pearson {summary['best_val_pearson']} (trial {summary['best_trial_id']}); "
+              f"{summary['total_epochs']:g} epochs consumed by {summary['num_trials']} trials; "
+              f"{summary['wall_seconds']:.0f}s")
+        print(f"wrote {exp}/leaderboard.csv, summary.json, history.csv")
+        return results, board, summary
+    finally:
+        if owns_ray:
+            ray.shutdown()
+
+
+def _write_data_json(exp: str, info: dict[str, Any]) -> None:
+    if "://" in exp:
+        return
+    from tune.results import _atomic_write_text
+
+    _atomic_write_text(Path(exp) / "data.json", json.dumps(info, ensure_ascii=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list_spaces:
+        for name in list_spaces():
+            try:
+                s = load_space(name)
+                print(f"{name:20s} {s.description.splitlines()[0] if s.description else ''}")
+            except SpaceError as e:
+                print(f"{name:20s} INVALID: {e}")
+        return 0
+    try:
+        if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0 or args.workers_per_trial < 1:
+            raise ConfigError("--cpus-per-trial must be > 0, --gpus-per-trial >= 0, --workers-per-trial >= 1")
+        p = plan(args)
+        data_info = validate_data(p)
+        print_plan(p, args)
+        print(f"data        train {data_info['train_rows']} rows ({data_info['train_path']}), dev "
+              f"{data_info['dev_rows']} rows ({data_info['dev_path']})"
+              + (f", test {data_info['test_rows']} rows" if data_info["test_rows"] else ", no test file"))
+        if args.dry_run:
+            print("dry run: nothing started")
+            return 0
+        pretokenize(p)
+        run(args, p, data_info)
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
