@@ -1,0 +1,242 @@
+"""tune/report.py on synthetic experiment directories written per docs/experiment-format.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ensemble_synth import make_experiment
+
+from ensemble import select
+from tune import report
+from tune.report_plots import classify_knob
+
+REPO = Path(__file__).resolve().parents[1]
+BASE_SECTIONS = ("summary", "leaderboard", "learning-curves", "rungs", "hyperparameters", "parallel-coordinates",
+                 "compute")
+MAX_EPOCHS = 3
+EARLY = "trial_004"  # the worst member: the scheduler stopped it after one epoch
+ERRORED = "trial_err"
+# a src/href/url() that would fetch something: the page must open offline
+REMOTE = re.compile(r"""(?:\b(?:src|href)\s*=\s*["']?\s*|url\(\s*["']?\s*)(?:https?:)?//""", re.I)
+
+
+def make_search(root: Path, *, ensemble: bool = False, history: bool = True) -> Path:
+    """A finished tiny search: 5 trials with checkpoints (one stopped early) and one that errored."""
+    errored = {"trial_id": ERRORED, "val_pearson": math.nan, "best_epoch": math.nan, "epochs_run": 0.0,
+               "status": "ERROR", "seconds": 2.0, "checkpoint": "", "config/lr": 3e-3}
+    make_experiment(root, members=5, n_dev=120, n_test=None, noise=[0.6, 0.8, 1.0, 1.3, 1.8], extra_rows=[errored])
+    board = pd.read_csv(root / "leaderboard.csv", dtype={"trial_id": str})
+    n = len(board)
+    rng = np.random.default_rng(1)
+    board["epochs_run"] = np.where(board["trial_id"].eq(ERRORED), 0.0, float(MAX_EPOCHS))
+    board.loc[board["trial_id"].eq(EARLY), ["epochs_run", "best_epoch", "seconds"]] = [1.0, 1.0, 4.0]
+    board["stopped_early"] = board["epochs_run"] < MAX_EPOCHS
+    board["config/lr"] = [2e-4, 5e-4, 1e-3, 3e-4, 2e-3, 3e-3][:n]
+    board["config/batch_size"] = [16, 32, 16, 32, 16, 32][:n]
+    board["config/optimizer"] = ["adamw", "adam", "radam", "adamw", "adam", "adamw"][:n]
+    board["config/hidden_dropout"] = rng.uniform(0.0, 0.2, n)
+    board["config/max_epochs"] = MAX_EPOCHS  # constant knobs: left out of plots and leaderboard
+    board["config/backbone"] = "assets/tiny-bert"
+    board.to_csv(root / "leaderboard.csv", index=False)
+
+    rows = []
+    for _, r in board.iterrows():
+        for epoch in range(1, int(r["epochs_run"]) + 1):
+            rows.append({"trial_id": r["trial_id"], "training_iteration": epoch, "epoch": float(epoch),
+                         "val_pearson": r["val_pearson"] - 0.1 * (r["epochs_run"] - epoch), "val_loss": 1.0,
+                         "train_loss": 1.0, "lr": r["config/lr"], "time_total_s": 3.0 * epoch})
+    if history:
+        pd.DataFrame(rows).to_csv(root / "history.csv", index=False)
+    best = board.iloc[0]
+    summary = {
+        "experiment": str(root), "space": "tiny", "metric": "val_pearson", "mode": "max", "num_trials": n,
+        "best_trial_id": best["trial_id"], "best_val_pearson": float(best["val_pearson"]),
+        "best_config": {c.removeprefix("config/"): best[c] for c in board.columns if c.startswith("config/")},
+        "best_checkpoint": best["checkpoint"], "wall_seconds": 125.0,
+        "trials_by_status": board["status"].value_counts().to_dict(), "trials_stopped_early": 2,
+        "total_epochs": float(board["epochs_run"].sum()), "search_alg": "optuna", "scheduler": "asha",
+        "num_samples": n,
+    }
+    (root / "summary.json").write_text(json.dumps(summary, default=lambda v: v.item()))
+    if ensemble:
+        argv = ["--experiment", str(root), "--holdout-repeats", "5", "--trials", "50", "--ensemble-size", "5"]
+        assert select.main(argv) == 0
+    return root
+
+
+def build(exp: Path, *extra: str, out: Path | None = None) -> tuple[int, Path]:
+    out = out or exp / "report.html"
+    code = report.main(["--experiment", str(exp), "--output", str(out), *extra])
+    return code, out
+
+
+def section_ids(page: str) -> set[str]:
+    return set(re.findall(r'<section id="([^"]+)"', page))
+
+
+def assert_offline(page: str) -> None:
+    assert not REMOTE.search(page), REMOTE.search(page)
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+
+
+def test_report_without_ensemble(tmp_path: Path) -> None:
+    code, out = build(make_search(tmp_path / "exp"))
+    assert code == 0
+    page = out.read_text(encoding="utf-8")
+    assert section_ids(page) == set(BASE_SECTIONS)
+    assert 'id="ensemble"' not in page
+    assert page.count("<svg") >= 5  # curves, rungs, effects, parallel coordinates, compute
+    assert_offline(page)
+    assert "stopped early</span>" in page and "error</span>" in page
+    board = page[page.index('id="leaderboard"') : page.index('id="learning-curves"')]
+    assert "hidden_dropout" in board and "optimizer" in board
+    assert "<th>max_epochs</th>" not in board and "<th>backbone</th>" not in board  # constant knobs
+    assert f"1 trial(s) never reported a validation: {ERRORED}" in page
+    # no leftovers of the atomic write
+    assert sorted(p.name for p in out.parent.glob(".report.html*")) == []
+
+
+def test_report_with_ensemble(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp", ensemble=True)
+    chosen = json.loads((exp / "ensemble" / "ensemble.json").read_text())["method"]
+    code, out = build(exp)
+    assert code == 0
+    page = out.read_text(encoding="utf-8")
+    assert section_ids(page) == {*BASE_SECTIONS, "ensemble"}
+    part = page[page.index('<section id="ensemble"') :]
+    assert part.count("<svg") == 2  # selection curves, per-bucket Pearson
+    assert f"<b>{chosen}</b>" in part
+    for text in ("Held-out estimate per method", "Selection curves", "Per label bucket", "Members", "greedy"):
+        assert text in part
+    assert_offline(page)
+
+
+def test_explicit_ensemble_path(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp", ensemble=True)
+    moved = tmp_path / "elsewhere.json"
+    (exp / "ensemble" / "ensemble.json").rename(moved)
+    code, out = build(exp)
+    assert code == 0 and "ensemble" not in section_ids(out.read_text())
+    code, out = build(exp, "--ensemble", str(moved), out=tmp_path / "with.html")
+    assert code == 0 and "ensemble" in section_ids(out.read_text())
+
+
+def test_missing_explicit_ensemble_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exp = make_search(tmp_path / "exp")
+    code, out = build(exp, "--ensemble", str(tmp_path / "nope.json"))
+    assert code == 2 and not out.exists()
+    assert "nope.json not found" in capsys.readouterr().err
+
+
+def test_missing_leaderboard_leaves_no_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    code, out = build(exp)
+    assert code == 2
+    assert "leaderboard.csv not found" in capsys.readouterr().err
+    assert list(exp.iterdir()) == []  # neither the report nor a temporary file
+
+
+def test_failure_keeps_the_previous_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exp = make_search(tmp_path / "exp")
+    out = tmp_path / "report.html"
+    out.write_text("previous")
+    board = pd.read_csv(exp / "leaderboard.csv").drop(columns=["epochs_run"])
+    board.to_csv(exp / "leaderboard.csv", index=False)
+    code, _ = build(exp, out=out)
+    assert code == 2
+    assert "leaderboard.csv lacks column(s) epochs_run" in capsys.readouterr().err
+    assert out.read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_history_falls_back_to_progress_csv(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp", history=False)
+    # Ray's per-trial progress.csv: the columns of history.csv and more, one file per trial folder
+    (exp / "trial_000" / "progress.csv").write_text(
+        "val_pearson,epoch,training_iteration,trial_id,time_total_s\n0.5,1.0,1,trial_000,3\n0.7,2.0,2,trial_000,6\n"
+    )
+    (exp / "trial_001" / "progress.csv").write_text("")  # a trial that never reported
+    code, out = build(exp)
+    assert code == 0
+    page = out.read_text()
+    lc = page[page.index('id="learning-curves"') : page.index('id="rungs"')]
+    assert "<svg" in lc and "progress.csv of 1 trial folder(s)" in lc
+
+
+def test_no_history_anywhere_says_so(tmp_path: Path) -> None:
+    code, out = build(make_search(tmp_path / "exp", history=False))
+    assert code == 0
+    page = out.read_text()
+    assert "learning-curves" in section_ids(page)
+    lc = page[page.index('id="learning-curves"') : page.index('id="rungs"')]
+    assert "<svg" not in lc and "No learning curves" in lc
+
+
+def test_single_trial_without_varying_knobs(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp")
+    board = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str}).head(1)
+    board.to_csv(exp / "leaderboard.csv", index=False)
+    (exp / "summary.json").unlink()  # derived from the leaderboard instead
+    history = pd.read_csv(exp / "history.csv", dtype={"trial_id": str})
+    history[history["trial_id"].eq(board["trial_id"][0])].to_csv(exp / "history.csv", index=False)
+    code, out = build(exp)
+    assert code == 0
+    page = out.read_text()
+    assert section_ids(page) == set(BASE_SECTIONS)
+    assert "No knob varies between trials" in page
+    assert "no summary.json" in page
+
+
+def test_all_trials_errored(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp")
+    board = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str})
+    board["val_pearson"] = math.nan
+    board["status"] = "ERROR"
+    board.to_csv(exp / "leaderboard.csv", index=False)
+    (exp / "history.csv").write_text("trial_id,training_iteration,epoch,val_pearson\n")
+    code, out = build(exp)
+    assert code == 0
+    page = out.read_text()
+    assert section_ids(page) == set(BASE_SECTIONS)
+    assert "no trial reported a finite val_pearson" in page
+
+
+def test_bad_history_names_file_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exp = make_search(tmp_path / "exp")
+    pd.read_csv(exp / "history.csv").drop(columns=["val_pearson"]).to_csv(exp / "history.csv", index=False)
+    code, out = build(exp)
+    assert code == 2 and not out.exists()
+    assert "history.csv lacks column(s) val_pearson" in capsys.readouterr().err
+
+
+def test_report_is_reproducible(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp")
+    _, a = build(exp, out=tmp_path / "a.html")
+    _, b = build(exp, out=tmp_path / "b.html")
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_knob_classification() -> None:
+    assert classify_knob("lr", pd.Series([2e-4, 3e-4, 2.5e-3])).log  # lr-like: log even over a short span
+    assert classify_knob("weight_decay", pd.Series([1e-4, 5e-3, 1e-1])).log
+    assert not classify_knob("hidden_dropout", pd.Series([0.0, 0.1, 0.2])).log
+    batch = classify_knob("batch_size", pd.Series([16, 32, 16]))
+    assert not batch.numeric and batch.categories == ("16", "32")
+    assert classify_knob("head", pd.Series(["cls", "mean"])).categories == ("cls", "mean")
+
+
+def test_script_runs_from_any_directory(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp")
+    done = subprocess.run([sys.executable, str(REPO / "tune" / "report.py"), "--experiment", "exp"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (exp / "report.html").is_file()
