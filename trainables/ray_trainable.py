@@ -30,12 +30,15 @@ class InjectedFailure(RuntimeError):
 
 
 class TuneReporter:
-    def __init__(self, trial_id: str) -> None:
+    def __init__(self, trial_id: str, restored_epoch: float = 0.0) -> None:
         self.trial_id = trial_id
+        # reported with every result so a retried/paused/exploited trial shows where it picked up
+        self.restored_epoch = restored_epoch
         self.fail_dir = os.environ.get(FAIL_ONCE_ENV, "")
 
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
         report = {k: metrics[k] for k in ("val_pearson", "val_loss", "train_loss", "epoch", "lr", "global_step")}
+        report["restored_epoch"] = self.restored_epoch
         if improved:
             with tempfile.TemporaryDirectory(prefix="sts-ckpt-") as tmp:
                 path = write_checkpoint(Path(tmp) / "checkpoint")
@@ -73,4 +76,4 @@ def train_sts(config: dict[str, Any]) -> None:
         if resume is not None:
             print(f"[sts-tune] trial {trial_id} resumes from its checkpoint at epoch {resume.epoch} "
                   f"(val_pearson {resume.best_val_pearson:.4f})", flush=True)
-        train(cfg, TuneReporter(trial_id), resume=resume)
+        train(cfg, TuneReporter(trial_id, resume.epoch if resume else 0.0), resume=resume, quiet=True)

@@ -14,7 +14,7 @@ import pandas as pd
 from trainables.config import TrialConfig
 
 HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
-                   "time_total_s"]
+                   "time_total_s", "global_step", "restored_epoch"]
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
