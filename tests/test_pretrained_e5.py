@@ -24,8 +24,8 @@ pytestmark = pytest.mark.slow
 def test_pretrained_e5_fine_tunes_as_a_local_directory_backbone(small_data, tmp_path):
     cfg = TrialConfig(
         backbone=str(E5_DIR), random_init=False, head="mean", train_path=str(small_data["train"]),
-        dev_path=str(small_data["dev"]), max_length=96, batch_size=16, eval_batch_size=96, lr=5e-5,
-        max_epochs=1, limit_train_batches=8, num_threads=2, seed=0,
+        dev_path=str(small_data["dev"]), max_length=64, batch_size=16, eval_batch_size=96, lr=1e-4,
+        max_epochs=2, num_threads=2, seed=0,
     )
     saved = []
 
@@ -33,9 +33,20 @@ def test_pretrained_e5_fine_tunes_as_a_local_directory_backbone(small_data, tmp_
         def on_validation(self, metrics, improved, write_checkpoint):
             saved.append(write_checkpoint(tmp_path / "best"))
 
+    # the backbone really carries the pretrained weights (not a random init of the same shape)
+    from safetensors.torch import load_file
+
+    from trainables.model import build_backbone
+
+    backbone = build_backbone(cfg)
+    stored = load_file(str(E5_DIR / "model.safetensors"))
+    key = next(k for k in stored if k.endswith("word_embeddings.weight"))
+    assert (backbone.get_input_embeddings().weight.detach() == stored[key]).all()
+
     result = train(cfg, Hooks())
     assert math.isfinite(result.val_pearson)
-    # pretrained weights carry signal: even 8 steps on 128 pairs give a clearly positive dev correlation
+    # pretrained weights carry signal: 40 steps on 320 pairs give a clearly positive dev correlation
+    # (a random init of this size stays near 0 with this budget)
     assert result.val_pearson > 0.3, result.val_pearson
     from trainables.inference import load_checkpoint
     from trainables.training import prepare_data
