@@ -96,7 +96,7 @@ def test_report_without_ensemble(tmp_path: Path) -> None:
     assert page.count("<svg") >= 5  # curves, rungs, effects, parallel coordinates, compute
     assert_offline(page)
     assert "stopped early</span>" in page and "error</span>" in page
-    board = page[page.index('id="leaderboard"') : page.index('id="learning-curves"')]
+    board = page[page.index('id="leaderboard"') : page.index('id="learning-curves"')].replace("<wbr>", "")
     assert "hidden_dropout" in board and "optimizer" in board
     assert "<th>max_epochs</th>" not in board and "<th>backbone</th>" not in board  # constant knobs
     assert f"1 trial(s) never reported a validation: {ERRORED}" in page
@@ -127,6 +127,10 @@ def test_explicit_ensemble_path(tmp_path: Path) -> None:
     assert code == 0 and "ensemble" not in section_ids(out.read_text())
     code, out = build(exp, "--ensemble", str(moved), out=tmp_path / "with.html")
     assert code == 0 and "ensemble" in section_ids(out.read_text())
+    assert "was selected from" not in out.read_text()
+    other = make_search(tmp_path / "other")
+    code, out = build(other, "--ensemble", str(moved))
+    assert code == 0 and f"was selected from {exp.resolve()}, not from this experiment" in out.read_text()
 
 
 def test_missing_explicit_ensemble_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,7 +143,7 @@ def test_missing_explicit_ensemble_is_an_error(tmp_path: Path, capsys: pytest.Ca
 def test_missing_leaderboard_leaves_no_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     exp = tmp_path / "exp"
     exp.mkdir()
-    code, out = build(exp)
+    code, _ = build(exp)
     assert code == 2
     assert "leaderboard.csv not found" in capsys.readouterr().err
     assert list(exp.iterdir()) == []  # neither the report nor a temporary file
@@ -229,6 +233,9 @@ def test_knob_classification() -> None:
     assert classify_knob("lr", pd.Series([2e-4, 3e-4, 2.5e-3])).log  # lr-like: log even over a short span
     assert classify_knob("weight_decay", pd.Series([1e-4, 5e-3, 1e-1])).log
     assert not classify_knob("hidden_dropout", pd.Series([0.0, 0.1, 0.2])).log
+    # uniform on [0, 0.2] that drew one value near 0: a wide ratio, but not a log-uniform spread
+    assert not classify_knob("warmup_ratio", pd.Series([0.011, 0.02, 0.04, 0.07, 0.09, 0.12, 0.17, 0.19])).log
+    assert classify_knob("scale", pd.Series([1e-4, 1e-3, 1e-2, 1e-1])).log
     batch = classify_knob("batch_size", pd.Series([16, 32, 16]))
     assert not batch.numeric and batch.categories == ("16", "32")
     assert classify_knob("head", pd.Series(["cls", "mean"])).categories == ("cls", "mean")

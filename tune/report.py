@@ -20,6 +20,9 @@ if __name__ == "__main__":
 import argparse
 import json
 import math
+import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -27,7 +30,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ensemble.outputs import write_file_atomically
 from tune import report_plots as plots
 
 LEADERBOARD = "leaderboard.csv"
@@ -158,9 +160,9 @@ def read_history(root: Path, notes: list[str]) -> tuple[pd.DataFrame | None, str
         history = _history_frame(_read_csv(path), path)
         if len(history):
             return history, HISTORY
-        notes.append(f"{HISTORY} has no rows; looked for each trial's {PROGRESS} instead.")
+        missing = f"{HISTORY} has no rows"
     else:
-        notes.append(f"no {HISTORY} in the experiment directory; used each trial folder's {PROGRESS}.")
+        missing = f"no {HISTORY} in the experiment directory"
     frames = []
     for progress in sorted(root.glob(f"*/{PROGRESS}")):
         try:
@@ -176,8 +178,9 @@ def read_history(root: Path, notes: list[str]) -> tuple[pd.DataFrame | None, str
             frame["trial_id"] = progress.parent.name
         frames.append(_history_frame(frame, progress))
     if frames:
+        notes.append(f"{missing}: learning curves come from each trial folder's {PROGRESS}.")
         return pd.concat(frames, ignore_index=True), f"{PROGRESS} of {len(frames)} trial folder(s)"
-    notes[-1] = f"no {HISTORY} and no trial folder with a {PROGRESS}: learning curves are not available."
+    notes.append(f"{missing} and no trial folder has a {PROGRESS} with val_pearson: no learning curves.")
     return None, ""
 
 
@@ -206,6 +209,9 @@ def read_experiment(root: Path, ensemble_path: Path | None = None) -> Experiment
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected the JSON object of ensemble/select.py")
         exp.ensemble, exp.ensemble_path = data, path
+        source = data.get("experiment")
+        if isinstance(source, str) and Path(source).resolve() != root.resolve():
+            notes.append(f"{path} was selected from {source}, not from this experiment directory.")
     elif explicit:
         raise ValueError(f"--ensemble {path} not found (ensemble/select.py writes OUT/ensemble.json)")
     return exp
@@ -240,16 +246,20 @@ def fmt_seconds(seconds: Any) -> str:
     return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s" if m else f"{s}s"
 
 
-def table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
-    """`rows` are already-escaped HTML cells."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?|NaN|–")
+
+
+def table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None, groups: str = "") -> str:
+    """`rows` are already-escaped HTML cells; numbers are right-aligned so their digits line up."""
+    # long knob names (hidden_dropout) may break after an underscore: wide boards fit without scrolling
+    head = "".join(f"<th>{escape(h).replace('_', '_<wbr>')}</th>" for h in headers)
     body = "".join(
         (f'<tr class="{classes[i]}">' if classes and classes[i] else "<tr>")
-        + "".join(f"<td>{c}</td>" for c in row)
+        + "".join(f'<td class="num">{c}</td>' if NUMBER.fullmatch(c) else f"<td>{c}</td>" for c in row)
         + "</tr>"
         for i, row in enumerate(rows)
     )
-    return f'<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f"<table><thead>{groups}<tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def figure(svg: str, caption: str) -> str:
@@ -317,13 +327,15 @@ def leaderboard_section(exp: Experiment, top: int) -> str:
             if c == "val_pearson":
                 cells.append(fmt_score(row[c]))
             elif c == "status":
-                tag = {"stopped early": " <span class='tag early'>stopped early</span>",
-                       "error": " <span class='tag err'>error</span>"}.get(row["kind"], "")
-                cells.append(escape(str(row[c])) + tag)
+                # TERMINATED says nothing Ray-specific worth the width: show how the trial ended instead
+                tag = {"stopped early": "<span class='tag early'>stopped early</span>",
+                       "error": "<span class='tag err'>error</span>"}.get(row["kind"], "completed")
+                status = str(row[c])
+                cells.append(tag if status.upper() in ("TERMINATED", "ERROR") else f"{escape(status)} {tag}")
             elif c == "seconds":
                 cells.append(escape(fmt(row[c], 3)))
             else:
-                cells.append(escape(fmt(row[c])))
+                cells.append(escape(fmt(row[c], 3)))
         rows.append(cells)
         classes.append("best" if i == best else "err" if row["kind"] == "error" else "")
     headers = [c.removeprefix("config/") for c in cols]
@@ -471,7 +483,9 @@ def ensemble_section(exp: Experiment) -> str:
             continue
         if c.get("kind") == "best_so_far_by_trial":
             xs, ys = _points(c.get("points"), "trial")
-            if xs:
+            tried = c.get("trials")
+            if xs and isinstance(tried, int | float) and tried > xs[-1]:
+                xs, ys = [*xs, float(tried)], [*ys, ys[-1]]  # the best stayed best until the last subset
                 curves.append(plots.SelectionCurve(f"{name}: best of {fmt(c.get('trials'))} random subsets", xs, ys,
                                                    "subsets tried", log_x=max(xs) > 50 and min(xs) > 0))
         elif c.get("kind") == "greedy_steps":
@@ -498,22 +512,23 @@ def ensemble_section(exp: Experiment) -> str:
         body += "<h3>Per label bucket (dev)</h3>" + figure(
             plots.bucket_bars([labels[i] for i in plain], series),
             "Pearson within each gold-label bucket: the ranking inside a band, which the overall number hides.")
-        headers = ["bucket", "n"]
-        for k in tables:
-            headers += [f"{names_b.get(k, k)} {m}" for m in ("pearson", "mae", "bias")]
+        headers = ["bucket", "n"] + ["pearson", "mae", "bias"] * len(tables)
+        groups = '<tr><th colspan="2"></th>' + "".join(
+            f'<th colspan="3" class="group">{escape(names_b.get(k, k))}</th>' for k in tables) + "</tr>"
         rows = []
         for i, lab in enumerate(labels):
             cells = [escape(lab), escape(fmt(first[i].get("count")))]
             for tab in tables.values():
                 r = tab[i] if i < len(tab) else {}
                 bias = r.get("bias")
-                cells += [fmt_score(r.get("pearson")), fmt(r.get("mae"), 3),
+                mae = r.get("mae")
+                cells += [fmt_score(r.get("pearson")), "–" if mae is None else f"{mae:.3f}",
                           "–" if bias is None else f"{bias:+.3f}"]
             rows.append(cells)
-        body += '<div class="scroll">' + table(headers, rows) + "</div>"
+        body += '<div class="scroll">' + table(headers, rows, groups=groups) + "</div>"
 
     if members:
-        rows = [[escape(str(m.get("trial_id"))), fmt(m.get("weight"), 4), fmt_score(m.get("dev_pearson"))]
+        rows = [[escape(str(m.get("trial_id"))), fmt_score(m.get("weight")), fmt_score(m.get("dev_pearson"))]
                 for m in sorted(members, key=lambda m: -(m.get("weight") or 0))]
         body += "<h3>Members</h3>" + table(["trial", "weight", "dev_pearson"], rows)
     return section("ensemble", "Ensemble", body)
@@ -521,7 +536,7 @@ def ensemble_section(exp: Experiment) -> str:
 
 # --- page ------------------------------------------------------------------------------------------
 CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 1180px;
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 1320px;
        padding: 0 24px 48px; color: #222; line-height: 1.45; }
 header { border-bottom: 2px solid #4c72b0; margin-bottom: 8px; }
 nav { position: sticky; top: 0; background: #fff; padding: 6px 0; border-bottom: 1px solid #ddd; z-index: 1; }
@@ -530,15 +545,17 @@ section { margin-top: 28px; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 18px; }
 dt { color: #666; } dd { margin: 0; }
-table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
-th { background: #f3f5f9; } td:first-child, th:first-child { text-align: left; }
+table { border-collapse: collapse; font-size: 12.5px; margin: 8px 0; }
+th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: left; white-space: nowrap; }
+th { background: #f3f5f9; white-space: normal; vertical-align: bottom; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.best td { background: #e8f4e8; font-weight: 600; } tr.err td { color: #a33; } tr.vary td { background: #fff7e0; }
 .scroll { overflow-x: auto; }
 .tag { font-size: 11px; padding: 0 4px; border-radius: 3px; font-weight: normal; }
 .tag.early { background: #ffe6cc; } .tag.err { background: #f8d0d0; }
 figure { margin: 12px 0; } figure svg { max-width: 100%; height: auto; }
 figcaption, .note { color: #555; font-size: 13px; }
+th.group { text-align: center; }
 details { margin: 8px 0; } summary { cursor: pointer; color: #4c72b0; }
 """
 
@@ -575,7 +592,25 @@ def build_report(experiment: Path, output: Path | None = None, ensemble: Path | 
     if output.is_dir():
         raise ValueError(f"--output {output} is a directory; pass a file path such as {output / 'report.html'}")
     page = render(read_experiment(Path(experiment), ensemble), top)  # all of it before any byte is written
-    return write_file_atomically(output, page)
+    return write_atomically(output, page)
+
+
+def write_atomically(path: Path, text: str) -> Path:
+    """Temporary file beside `path`, then one rename: readers see the old report or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        # mkstemp makes it 0600; a report is for sharing: the usual umask-based mode instead
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

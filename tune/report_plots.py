@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 # A fixed salt makes the SVG ids, and so the whole report, reproducible from the same inputs.
 matplotlib.rcParams["svg.hashsalt"] = "sts-tune-report"
@@ -32,6 +33,20 @@ _ID = re.compile(r'\bid="([^"]+)"')
 _HREF = re.compile(r'(href=")#([^"]+)"')
 _URL = re.compile(r"url\(#([^)]+)\)")
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+
+
+def _integer_ticks(ax: plt.Axes) -> None:
+    """Epochs and steps: no 1.25-epoch ticks (fractional values still plot where they are)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _log_ticks(ax: plt.Axes, values: np.ndarray) -> None:
+    # matplotlib labels minor ticks too when a log axis spans less than a decade, and they overlap:
+    # label 1-2-5 steps over short spans, decades over long ones
+    decades = math.log10(np.nanmax(values) / np.nanmin(values)) if len(values) else 0.0
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 2 else (1.0,)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def svg_of(fig: Figure, prefix: str) -> str:
@@ -72,12 +87,20 @@ def classify_knob(name: str, values: pd.Series) -> Knob:
             if shown.eq("(none)").any():
                 cats = (*cats, "(none)")
             return Knob(name, shown, numeric=False, log=False, categories=cats)
-        positive = bool(len(finite)) and bool((finite > 0).all())
-        span = float(finite.max() / finite.min()) if positive else 0.0
-        lr_like = any(h == name or name.endswith("_" + h) or name.startswith(h + "_") for h in LOG_HINTS)
-        return Knob(name, values.astype(float), numeric=True, log=positive and (span >= 10 or lr_like and span > 1))
+        return Knob(name, values.astype(float), numeric=True, log=_log_scale(name, finite))
     shown = values.map(lambda v: "(none)" if pd.isna(v) else str(v))
     return Knob(name, shown, numeric=False, log=False, categories=tuple(sorted(shown.unique())))
+
+
+def _log_scale(name: str, finite: pd.Series) -> bool:
+    """Log-x for lr-like knobs and for values spread over decades (a log-uniform draw), not for a uniform
+    draw from [0, b] that happened to land near 0: those crowd into the top decade."""
+    if not len(finite) or not bool((finite > 0).all()):
+        return False
+    span = float(finite.max() / finite.min())
+    if any(h == name or name.endswith("_" + h) or name.startswith(h + "_") for h in LOG_HINTS):
+        return span > 1
+    return span >= 10 and float((finite >= finite.max() / 10).mean()) < 0.75
 
 
 def _fmt_value(v: object) -> str:
@@ -113,6 +136,7 @@ def learning_curves(curves: Sequence[Curve], max_epochs: float | None) -> str:
     if max_epochs:
         ax.axvline(max_epochs, color="grey", lw=0.8, ls="-.")
     ax.set_xlabel("epoch")
+    _integer_ticks(ax)
     ax.set_ylabel("val_pearson")
     ax.grid(alpha=0.3)
     styles = [
@@ -162,6 +186,7 @@ def knob_effects(knobs: Sequence[Knob], score: pd.Series, kinds: pd.Series) -> s
                        edgecolors="black", linewidths=0.4)
             if knob.log:
                 ax.set_xscale("log")
+                _log_ticks(ax, x[keep])
         else:
             pos = {c: i for i, c in enumerate(knob.categories)}
             x = knob.values.map(pos).to_numpy(dtype=float)
@@ -219,7 +244,8 @@ def parallel_coordinates(knobs: Sequence[Knob], score: pd.Series, best_index: in
     nan_at = -0.12  # errored trials end below the val_pearson axis instead of vanishing
     score_norm = np.where(finite, (y - lo) / (hi - lo) if hi > lo else 0.5, nan_at)
     axes_values.append(score_norm)
-    ticks.append([(q, f"{lo + q * (hi - lo):.3f}") for q in (0.0, 0.5, 1.0)] + [(nan_at, "NaN")])
+    ticks.append([(q, f"{lo + q * (hi - lo):.3f}") for q in (0.0, 0.5, 1.0)]
+                 + ([(nan_at, "NaN")] if not finite.all() else []))
     names = [k.name + (" (log)" if k.log else "") for k in knobs] + ["val_pearson"]
 
     n_axes = len(names)
@@ -269,6 +295,7 @@ def compute(score: pd.Series, epochs: pd.Series, seconds: pd.Series, kinds: pd.S
                        label="best")
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
+    _integer_ticks(axes[0])
     axes[0].set_ylabel("best val_pearson")
     axes[0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -297,9 +324,11 @@ def selection_curves(curves: Sequence[SelectionCurve], single: float | None) -> 
             ax.axvline(c.best_x, color="grey", ls=":", lw=1, label="kept")
         if c.log_x:
             ax.set_xscale("log")
+        else:
+            _integer_ticks(ax)
         ax.set_title(c.title, fontsize=10)
         ax.set_xlabel(c.xlabel)
-        ax.set_ylabel("dev_pearson (full dev)")
+        ax.set_ylabel("dev Pearson")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -323,5 +352,6 @@ def bucket_bars(buckets: Sequence[str], series: dict[str, Sequence[float]]) -> s
     ax.set_ylabel("Pearson within bucket")
     ax.axhline(0, color="black", lw=0.6)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    # above the axes: inside, it hides the bars of the high buckets
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(series), frameon=False)
     return svg_of(fig, "bk")
