@@ -23,6 +23,10 @@ from trainables.data import DataError
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
 
+# checkpoints are reported only on improvement and pruned to one per trial; Tune's warning about
+# frequent experiment snapshots is expected noise for short trials
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
 FORWARDED_ENV_PREFIXES = ("STS_TUNE_", "HF_", "TRANSFORMERS_", "WANDB_")
 NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs", "beegfs",
                        "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "efs", "9p", "virtiofs")
@@ -68,7 +72,9 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     max_epochs = args.max_epochs or int(pins.get("max_epochs", sched.get("max_epochs", 3)))
     grace = args.grace_period or int(sched.get("grace_period", 1))
     rf = args.reduction_factor or float(sched.get("reduction_factor", 3))
-    num_samples = args.num_samples or int(sched.get("num_samples", 10))
+    # a grid is enumerated whole: num_samples repeats it, so one pass unless asked for more
+    default_samples = 1 if args.search_alg == "grid" else int(sched.get("num_samples", 10))
+    num_samples = args.num_samples or default_samples
     if num_samples < 1:
         raise ConfigError(f"--num-samples {num_samples}: must be >= 1")
     storage = args.storage if "://" in args.storage else str(Path(args.storage).expanduser().resolve())
@@ -90,7 +96,8 @@ def print_plan(p: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"space       {space.name}  ({space.path})")
     if space.description:
         print(f"            {space.description}")
-    print(f"search      {args.search_alg} x {p['num_samples']} samples, scheduler {args.scheduler} "
+    unit = "passes over the grid" if args.search_alg == "grid" else "samples"
+    print(f"search      {args.search_alg} x {p['num_samples']} {unit}, scheduler {args.scheduler} "
           f"(max_epochs {p['max_epochs']}, grace {p['grace_period']}, reduction {p['reduction_factor']:g})")
     print(f"resources   {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU per trial"
           f"{f' x {args.workers_per_trial} DDP workers' if args.workers_per_trial > 1 else ''}; "
