@@ -1,4 +1,8 @@
-"""Real searches on a local Ray instance (address="local", 2 CPUs) over a micro space."""
+"""Real searches on a local Ray instance (address="local", 2 CPUs) over a micro space.
+
+The ASHA search runs in the default suite; the other schedulers, fault injection and resume are `slow`
+(CI runs them in its second step).
+"""
 
 from __future__ import annotations
 
@@ -72,6 +76,7 @@ def test_optuna_asha_stops_trials_early_and_writes_the_experiment_files(
     assert len(runs) == 6, runs
 
 
+@pytest.mark.slow
 def test_grid_search_with_a_failure_injected_retries_from_the_checkpoint(
     tmp_path, micro_backbone, small_data, monkeypatch
 ):
@@ -96,6 +101,7 @@ def test_grid_search_with_a_failure_injected_retries_from_the_checkpoint(
         assert len(second) == 1 and second["restored_epoch"].iloc[0] == 1.0
 
 
+@pytest.mark.slow
 def test_hyperband_pauses_and_resumes_trials_from_checkpoints(tmp_path, micro_backbone, small_data):
     space = write_micro_space(tmp_path / "hb.yaml", micro_backbone, small_data, test=False)
     # max_t 3, eta 3: Ray fills a full-budget bracket of 2 trials first, then a bracket of 3 with a rung at
@@ -112,18 +118,20 @@ def test_hyperband_pauses_and_resumes_trials_from_checkpoints(tmp_path, micro_ba
     assert (resumed["epoch"] > resumed["restored_epoch"]).all()
 
 
+@pytest.mark.slow
 def test_pbt_exploits_checkpoints_of_better_trials(tmp_path, micro_backbone, small_data):
     space = write_micro_space(
         tmp_path / "pbt.yaml", micro_backbone, small_data, test=False,
         search={"lr": {"loguniform": [1.0e-5, 3.0e-3], "default": 1.0e-3}},
     )
     exp = run_search(tmp_path, space, "--search-alg", "random", "--scheduler", "pbt", "--num-samples", "4",
-                     "--max-epochs", "3")
+                     "--max-epochs", "2")
     lb, h = board(exp), history(exp)
     assert len(lb) == 4 and (lb["status"] == "TERMINATED").all()
     assert (h["restored_epoch"] > 0).any(), "PBT never exploited a checkpoint"
 
 
+@pytest.mark.slow
 def test_killed_driver_then_resume_finishes_without_rerunning_finished_trials(tmp_path, micro_backbone, small_data):
     space = write_micro_space(tmp_path / "kill.yaml", micro_backbone, small_data, test=False, batches=6)
     store = tmp_path / "store"
@@ -165,6 +173,7 @@ def _finished_trials(exp: Path) -> dict[str, int]:
     return out
 
 
+@pytest.mark.slow
 def test_a_space_can_search_augmentation_and_preprocessing_variants(tmp_path, micro_backbone, small_data):
     space = write_micro_space(
         tmp_path / "aug.yaml", micro_backbone, small_data, test=False, batches=0,

@@ -236,7 +236,9 @@ def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], 
             storage_path=p["storage"],
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute="val_pearson", checkpoint_score_order="max"
+                # PBT clones a donor's checkpoint some time after choosing it: pruning could delete it first
+                num_to_keep=None if args.scheduler == "pbt" else 1,
+                checkpoint_score_attribute="val_pearson", checkpoint_score_order="max",
             ),
             callbacks=callbacks,
             verbose=args.verbose,
