@@ -1,16 +1,15 @@
 """Training throughput: dynamic padding + length-bucketed batches vs padding every pair to 128 tokens.
 
 Same model (random-init BERT, 4 layers, hidden 256, the bundled Korean tokenizer), same KLUE-STS train
-pairs, same optimizer; the two modes are timed alternately in one run so machine load hits both alike.
+pairs, same optimizer; the two modes are timed batch by batch, alternately, in one run.
 
-    python bench/padding.py [--batches 40] [--rounds 3] [--threads 2]
+    python bench/padding.py [--batches 40] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -38,32 +37,22 @@ def bench_backbone(tmp: Path) -> str:
     return str(tmp)
 
 
-def run_mode(model, opt, loader, batches: int, warmup: int = 2) -> tuple[float, list[list[int]]]:
-    used: list[list[int]] = []
-    it = iter(loader)
-    samples = 0
-    model.train()
-    start = 0.0
-    for i in range(batches + warmup):
-        batch = next(it)
-        if i == warmup:
-            start = time.perf_counter()
-        loss = model.training_step(batch, i)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if i >= warmup:
-            samples += len(batch["labels"])
-            used.append(batch["index"].tolist())
-    return samples / (time.perf_counter() - start), used
+def train_step(model, opt, batch, i: int) -> float:
+    t = time.perf_counter()
+    loss = model.training_step(batch, i)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return time.perf_counter() - t
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", type=int, default=40, help="timed batches per mode and round")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (median reported)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed batches per mode first")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    # one thread by default: with two, any background load stalls the OpenMP barriers and swamps the ratio
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,25 +64,32 @@ def main(argv: list[str] | None = None) -> int:
         model.log = lambda *a, **k: None  # outside a Trainer: Lightning logging is not available
         opt = make_optimizer(model, cfg)
         lens = data.train_enc.lengths
-        rates: dict[str, list[float]] = {"dynamic": [], "pad128": []}
-        pads: dict[str, list[float]] = {"dynamic": [], "pad128": []}
-        for r in range(args.rounds):
-            for mode in ("dynamic", "pad128"):
-                loader = make_loader(
-                    data.train_enc, labels, args.batch_size, train=True, seed=r, bucket=mode == "dynamic",
-                    pad_to=128 if mode == "pad128" else None, start_epoch=r,
-                )
-                rate, used = run_mode(model, opt, loader, args.batches)
-                rates[mode].append(rate)
-                pads[mode].append(pad_fraction(lens, used, 128 if mode == "pad128" else None))
+        # the two modes alternate batch by batch, so background load hits both alike
+        seconds = {"dynamic": 0.0, "pad128": 0.0}
+        samples = {"dynamic": 0, "pad128": 0}
+        used: dict[str, list[list[int]]] = {"dynamic": [], "pad128": []}
+        loaders = {
+            "dynamic": iter(make_loader(data.train_enc, labels, args.batch_size, train=True, seed=0)),
+            "pad128": iter(make_loader(data.train_enc, labels, args.batch_size, train=True, seed=0, bucket=False,
+                                       pad_to=128)),
+        }
+        model.train()
+        for i in range(args.batches + args.warmup):
+            for mode, it in loaders.items():
+                batch = next(it)
+                dt = train_step(model, opt, batch, i)
+                if i >= args.warmup:
+                    seconds[mode] += dt
+                    samples[mode] += len(batch["labels"])
+                    used[mode].append(batch["index"].tolist())
         full_epoch = make_loader(data.train_enc, labels, args.batch_size, train=True, seed=0).batch_sampler.batches(0)
-    dyn, p128 = float(np.median(rates["dynamic"])), float(np.median(rates["pad128"]))
+    dyn, p128 = samples["dynamic"] / seconds["dynamic"], samples["pad128"] / seconds["pad128"]
     print(f"model: random-init BERT 4x256, batch {args.batch_size}, {args.threads} threads, "
-          f"{args.batches} batches x {args.rounds} alternating rounds per mode")
+          f"{args.batches} timed batches per mode, alternating batch by batch")
     print(f"mean pair length {lens.mean():.1f} tokens (max {lens.max()}) on {len(lens)} KLUE-STS train pairs")
-    print(f"dynamic+bucketed : {dyn:8.1f} samples/s  pad_fraction {np.mean(pads['dynamic']):.4f} "
+    print(f"dynamic+bucketed : {dyn:8.1f} samples/s  pad_fraction {pad_fraction(lens, used['dynamic']):.4f} "
           f"(whole epoch: {pad_fraction(lens, full_epoch):.4f})")
-    print(f"pad-to-128       : {p128:8.1f} samples/s  pad_fraction {np.mean(pads['pad128']):.4f}")
+    print(f"pad-to-128       : {p128:8.1f} samples/s  pad_fraction {pad_fraction(lens, used['pad128'], 128):.4f}")
     print(f"ratio dynamic / pad-to-128 = {dyn / p128:.2f}x")
     return 0
 
