@@ -75,6 +75,20 @@ def test_optuna_asha_stops_trials_early_and_writes_the_experiment_files(
     runs = list((tmp_path / "wandb").rglob("offline-run-*"))
     assert len(runs) == 6, runs
 
+    # the experiment folder is the whole hand-off: ensemble selection and the report run on it as is
+    from ensemble.select import main as select_main
+    from tune.report import main as report_main
+
+    assert select_main(["--experiment", str(exp), "--trials", "200", "--holdout-repeats", "10"]) == 0
+    ens = json.loads((exp / "ensemble" / "ensemble.json").read_text())
+    assert ens["members"] and "held_out" in json.dumps(ens)
+    sub = pd.read_csv(exp / "ensemble" / "submission.csv")
+    assert sub["id"].tolist() == data["test_ids"] and sub["target"].between(0, 5).all()
+    assert report_main(["--experiment", str(exp)]) == 0
+    html = (exp / "report.html").read_text()
+    for section in ("leaderboard", "learning-curves", "rungs", "hyperparameters", "compute", "ensemble"):
+        assert f'id="{section}"' in html
+
 
 @pytest.mark.slow
 def test_grid_search_with_a_failure_injected_retries_from_the_checkpoint(
