@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from searchkit import write_micro_space
+
 from trainables.paths import PROJECT_ROOT
 from tune import search
 
@@ -119,10 +119,12 @@ def test_grid_search_with_a_failure_injected_retries_from_the_checkpoint(
 def test_hyperband_pauses_and_resumes_trials_from_checkpoints(tmp_path, micro_backbone, small_data):
     space = write_micro_space(tmp_path / "hb.yaml", micro_backbone, small_data, test=False)
     # max_t 3, eta 3: Ray fills a full-budget bracket of 2 trials first, then a bracket of 3 with a rung at
-    # epoch 1. One trial at a time (2 CPUs each), all created up front: trials 3 and 4 are paused at that rung until trial 5 gets there; the
-    # rung's winner then continues (seeded so that it is one of the paused trials: it must resume)
-    exp = run_search(tmp_path, space, "--search-alg", "random", "--scheduler", "hyperband", "--num-samples", "5",
-                     "--max-epochs", "3", "--reduction-factor", "3", "--cpus-per-trial", "2", "--seed", "1")
+    # epoch 1. One trial at a time (2 CPUs each), all created up front: trials 3 and 4 are paused at that
+    # rung until trial 5 gets there; the rung's winner then continues (seeded so that it is one of the
+    # paused trials: it must resume)
+    exp = run_search(tmp_path, space, "--search-alg", "random", "--scheduler", "hyperband",
+                     "--num-samples", "5", "--max-epochs", "3", "--reduction-factor", "3",
+                     "--cpus-per-trial", "2", "--seed", "1")
     lb, h = board(exp), history(exp)
     assert len(lb) == 5 and (lb["status"] == "TERMINATED").all()
     assert (lb["epochs_run"] == 1).sum() == 2, "the epoch-1 rung stopped two of its three trials"
@@ -153,7 +155,7 @@ def test_killed_driver_then_resume_finishes_without_rerunning_finished_trials(tm
            "--name", "k", "--search-alg", "random", "--scheduler", "fifo", "--num-samples", "4", "--max-epochs", "2",
            "--num-cpus", "2", "--verbose", "0"]
     env = {**os.environ}
-    log = open(tmp_path / "first.log", "w")  # noqa: SIM115
+    log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     exp = store / "k"
     deadline = time.time() + 240

@@ -70,5 +70,5 @@ def test_head_local_storage_is_refused_on_a_multi_node_cluster(tmp_path):
     search.check_storage_for_cluster(str(tmp_path), alive_nodes=1, asserted_shared=False)
     search.check_storage_for_cluster("s3://bucket/x", alive_nodes=3, asserted_shared=False)
     search.check_storage_for_cluster(str(tmp_path), alive_nodes=3, asserted_shared=True)
-    with pytest.raises(ConfigError, match="local path .* but the cluster has 3 nodes"):
+    with pytest.raises(ConfigError, match=r"local path .* but the cluster has 3 nodes"):
         search.check_storage_for_cluster(str(tmp_path), alive_nodes=3, asserted_shared=False)

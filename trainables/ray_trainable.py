@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from trainables.checkpoint import read_meta
@@ -39,6 +40,7 @@ class TuneReporter:
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
         report = {k: metrics[k] for k in ("val_pearson", "val_loss", "train_loss", "epoch", "lr", "global_step")}
         report["restored_epoch"] = self.restored_epoch
+        report["node_id"] = ray.get_runtime_context().get_node_id()  # which machine ran it (multi-node)
         if improved:
             with tempfile.TemporaryDirectory(prefix="sts-ckpt-") as tmp:
                 path = write_checkpoint(Path(tmp) / "checkpoint")

@@ -11,13 +11,14 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from torch.utils.data import DataLoader, Sampler
 
 from trainables.batching import make_loader, pad_fraction
 from trainables.config import TrialConfig
@@ -154,7 +155,17 @@ def train(
     resume: Resume | None = None,
     log_dir: str | Path | None = None,
     progress_bar: bool = False,
+    trainer_overrides: dict[str, Any] | None = None,
+    shard: tuple[int, int] | None = None,
+    quiet: bool = False,
 ) -> TrainingResult:
+    """Fit one trial; `hooks` see every validation.
+
+    Distributed runs (trainables/ray_ddp.py) pass `trainer_overrides` (merged into the `pl.Trainer` kwargs;
+    `callbacks` are appended) and `shard=(rank, world_size)`: this process then trains on every
+    world_size-th batch of the epoch while validating on the whole dev set, so every rank computes the same
+    dev Pearson. Which rank writes checkpoints is the hooks' choice.
+    """
     import pytorch_lightning as pl
     import torch
 
@@ -163,6 +174,9 @@ def train(
 
     started = time.perf_counter()
     _configure_torch(cfg)
+    if quiet:
+        # many trials share one log stream: keep Lightning's per-fit banners out of it
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     data = data if data is not None else prepare_data(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -178,6 +192,8 @@ def train(
         data.train_enc, train_labels, cfg.batch_size, train=True, seed=cfg.seed, bucket=bucket, pad_to=pad_to,
         start_epoch=start_epoch, limit_batches=cfg.limit_train_batches,
     )
+    if shard is not None:
+        train_loader = _shard_loader(train_loader, *shard)
     dev_loader = make_loader(data.dev_enc, None, cfg.eval_batch_size, train=False, seed=cfg.seed, pad_to=pad_to)
     test_loader = (
         make_loader(data.test_enc, None, cfg.eval_batch_size, train=False, seed=cfg.seed, pad_to=pad_to)
@@ -225,7 +241,7 @@ def train(
             from pytorch_lightning.loggers import CSVLogger
 
             loggers = [CSVLogger(str(log_dir), name="", version="")]
-        trainer = pl.Trainer(
+        trainer_kwargs: dict[str, Any] = dict(
             max_epochs=remaining,
             accelerator="auto",
             devices=1,
@@ -241,10 +257,17 @@ def train(
             callbacks=[_Validation()],
             deterministic=False,
         )
+        if shard is not None:
+            # Lightning cannot re-instantiate our batch sampler around a DistributedSampler; we shard it ourselves
+            trainer_kwargs["use_distributed_sampler"] = False
+        for key, value in (trainer_overrides or {}).items():
+            trainer_kwargs[key] = [*trainer_kwargs["callbacks"], *value] if key == "callbacks" else value
+        trainer = pl.Trainer(**trainer_kwargs)
         with warnings.catch_warnings():
             # our loaders are deliberately single-process: batches come from in-memory arrays
             warnings.filterwarnings("ignore", ".*does not have many workers.*")
             warnings.filterwarnings("ignore", ".*val_check_interval.*")
+            warnings.filterwarnings("ignore", ".*LeafSpec.*")  # Lightning 2.6.6 vs torch 2.13, harmless
             fit_start = time.perf_counter()
             trainer.fit(model, train_dataloaders=train_loader, val_dataloaders=dev_loader)
             seconds_fit = time.perf_counter() - fit_start
@@ -267,6 +290,40 @@ def train(
         config=cfg.to_dict(),
         cache_hits=data.cache_hits,
         cache_misses=data.cache_misses,
+    )
+
+
+class _ShardedBatches(Sampler[list[int]]):
+    """Rank `rank`'s share of another batch sampler's epoch: every `world`-th batch, the same count on every
+    rank (DDP ranks must take the same number of optimizer steps)."""
+
+    def __init__(self, inner: Any, rank: int, world: int) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"shard rank {rank} is outside world size {world}")
+        self.inner, self.rank, self.world = inner, rank, world
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        every = self.inner.batches(epoch)
+        per_rank = len(every) // self.world
+        if per_rank == 0:
+            raise ValueError(f"{len(every)} train batches per epoch cannot be split over {self.world} workers: "
+                             "lower batch_size or raise limit_train_batches")
+        return every[self.rank :: self.world][:per_rank]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # the inner sampler owns the epoch counter (it starts at the resumed epoch)
+        out = self.batches(self.inner.epoch)
+        self.inner.epoch += 1
+        return iter(out)
+
+    def __len__(self) -> int:
+        return len(self.inner) // self.world
+
+
+def _shard_loader(loader: DataLoader, rank: int, world: int) -> DataLoader:
+    return DataLoader(
+        loader.dataset, batch_sampler=_ShardedBatches(loader.batch_sampler, rank, world),
+        collate_fn=loader.collate_fn, num_workers=0,
     )
 
 
