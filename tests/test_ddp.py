@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from searchkit import write_micro_space
 
-from trainables.batching import LengthBucketBatchSampler
-from trainables.training import _ShardedBatches
+from trainables.batching import LengthBucketBatchSampler, ShardedBatchSampler
 from tune import search
 
 
@@ -21,7 +20,7 @@ def test_each_rank_gets_its_own_equal_share_of_every_epoch():
     def sampler() -> LengthBucketBatchSampler:
         return LengthBucketBatchSampler(lengths, 4, seed=1, limit_batches=7, start_epoch=2)
 
-    ranks = [_ShardedBatches(sampler(), rank, 2) for rank in range(2)]
+    ranks = [ShardedBatchSampler(sampler(), rank, 2) for rank in range(2)]
     for epoch in (2, 3):
         every = sampler().batches(epoch)
         mine = [list(r) for r in ranks]
@@ -30,7 +29,7 @@ def test_each_rank_gets_its_own_equal_share_of_every_epoch():
         assert mine[0] == every[0:6:2] and mine[1] == every[1:6:2]
         assert not {tuple(b) for b in mine[0]} & {tuple(b) for b in mine[1]}
     with pytest.raises(ValueError, match="cannot be split over 8 workers"):
-        list(_ShardedBatches(sampler(), 0, 8))
+        list(ShardedBatchSampler(sampler(), 0, 8))
 
 
 @pytest.mark.slow

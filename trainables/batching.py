@@ -8,6 +8,7 @@ wastes under 2% while keeping batch composition random from epoch to epoch.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,4 +120,38 @@ def make_loader(
     )
     return DataLoader(
         range(len(enc)), batch_sampler=sampler, collate_fn=PairCollator(enc, labels, pad_to), num_workers=0
+    )
+
+
+class ShardedBatchSampler(Sampler[list[int]]):
+    """Rank `rank`'s share of another batch sampler's epoch: every `world`-th batch, the same count on every
+    rank (DDP ranks must take the same number of optimizer steps)."""
+
+    def __init__(self, inner: Any, rank: int, world: int) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"shard rank {rank} is outside world size {world}")
+        self.inner, self.rank, self.world = inner, rank, world
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        every = self.inner.batches(epoch)
+        per_rank = len(every) // self.world
+        if per_rank == 0:
+            raise ValueError(f"{len(every)} train batches per epoch cannot be split over {self.world} workers: "
+                             "lower batch_size or raise limit_train_batches")
+        return every[self.rank :: self.world][:per_rank]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # the inner sampler owns the epoch counter (it starts at the resumed epoch)
+        out = self.batches(self.inner.epoch)
+        self.inner.epoch += 1
+        return iter(out)
+
+    def __len__(self) -> int:
+        return len(self.inner) // self.world
+
+
+def shard_loader(loader: DataLoader, rank: int, world: int) -> DataLoader:
+    return DataLoader(
+        loader.dataset, batch_sampler=ShardedBatchSampler(loader.batch_sampler, rank, world),
+        collate_fn=loader.collate_fn, num_workers=0,
     )

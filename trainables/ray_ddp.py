@@ -15,7 +15,6 @@ trial gets `tune.get_checkpoint()` and hands it to its new workers.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import uuid
@@ -32,7 +31,7 @@ from ray.util.queue import Empty, Queue
 
 from trainables.checkpoint import read_meta
 from trainables.config import TrialConfig
-from trainables.ray_trainable import FAIL_ONCE_ENV, InjectedFailure
+from trainables.ray_trainable import maybe_inject_failure
 from trainables.training import Resume, train
 
 REPORTED = ("val_pearson", "val_loss", "train_loss", "epoch", "lr", "global_step")
@@ -123,7 +122,6 @@ def _train_storage() -> tuple[str, Any]:
 class _TrialForwarder:
     def __init__(self, trial_id: str) -> None:
         self.trial_id = trial_id
-        self.fail_dir = os.environ.get(FAIL_ONCE_ENV, "")
 
     def forward(self, metrics: dict[str, Any], checkpoint: ray.train.Checkpoint | None) -> None:
         if checkpoint is not None:
@@ -135,17 +133,7 @@ class _TrialForwarder:
                 pass  # the run folder is removed at the end anyway
         else:
             tune.report(metrics)
-        self._maybe_fail()
-
-    def _maybe_fail(self) -> None:
-        # same drill as trainables.ray_trainable: one failure per trial after its first (checkpointed) report
-        if not self.fail_dir:
-            return
-        marker = Path(self.fail_dir) / f"{self.trial_id}.failed"
-        if not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text("injected failure after the first checkpoint\n")
-            raise InjectedFailure(f"trial {self.trial_id}: injected failure ({FAIL_ONCE_ENV} is set)")
+        maybe_inject_failure(self.trial_id)
 
 
 def train_sts_ddp(

@@ -35,7 +35,6 @@ class TuneReporter:
         self.trial_id = trial_id
         # reported with every result so a retried/paused/exploited trial shows where it picked up
         self.restored_epoch = restored_epoch
-        self.fail_dir = os.environ.get(FAIL_ONCE_ENV, "")
 
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
         report = {k: metrics[k] for k in ("val_pearson", "val_loss", "train_loss", "epoch", "lr", "global_step")}
@@ -47,16 +46,19 @@ class TuneReporter:
                 tune.report(report, checkpoint=tune.Checkpoint.from_directory(str(path)))
         else:
             tune.report(report)
-        self._maybe_fail()
+        maybe_inject_failure(self.trial_id)
 
-    def _maybe_fail(self) -> None:
-        if not self.fail_dir:
-            return
-        marker = Path(self.fail_dir) / f"{self.trial_id}.failed"
-        if not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text("injected failure after the first checkpoint\n")
-            raise InjectedFailure(f"trial {self.trial_id}: injected failure ({FAIL_ONCE_ENV} is set)")
+
+def maybe_inject_failure(trial_id: str) -> None:
+    """Raise once per trial (after its first report) when STS_TUNE_FAIL_ONCE_DIR is set."""
+    fail_dir = os.environ.get(FAIL_ONCE_ENV, "")
+    if not fail_dir:
+        return
+    marker = Path(fail_dir) / f"{trial_id}.failed"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("injected failure after the first checkpoint\n")
+        raise InjectedFailure(f"trial {trial_id}: injected failure ({FAIL_ONCE_ENV} is set)")
 
 
 def _resume_from_checkpoint(local_dir: Path) -> Resume | None:

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from torch.utils.data import DataLoader, Sampler
 
-from trainables.batching import make_loader, pad_fraction
+from trainables.batching import make_loader, pad_fraction, shard_loader
 from trainables.config import TrialConfig
 from trainables.data import kfold_indices, load_splits
 from trainables.tokens import EncodedSplit, TokenCache
@@ -193,7 +191,7 @@ def train(
         start_epoch=start_epoch, limit_batches=cfg.limit_train_batches,
     )
     if shard is not None:
-        train_loader = _shard_loader(train_loader, *shard)
+        train_loader = shard_loader(train_loader, *shard)
     dev_loader = make_loader(data.dev_enc, None, cfg.eval_batch_size, train=False, seed=cfg.seed, pad_to=pad_to)
     test_loader = (
         make_loader(data.test_enc, None, cfg.eval_batch_size, train=False, seed=cfg.seed, pad_to=pad_to)
@@ -291,41 +289,3 @@ def train(
         cache_hits=data.cache_hits,
         cache_misses=data.cache_misses,
     )
-
-
-class _ShardedBatches(Sampler[list[int]]):
-    """Rank `rank`'s share of another batch sampler's epoch: every `world`-th batch, the same count on every
-    rank (DDP ranks must take the same number of optimizer steps)."""
-
-    def __init__(self, inner: Any, rank: int, world: int) -> None:
-        if not 0 <= rank < world:
-            raise ValueError(f"shard rank {rank} is outside world size {world}")
-        self.inner, self.rank, self.world = inner, rank, world
-
-    def batches(self, epoch: int) -> list[list[int]]:
-        every = self.inner.batches(epoch)
-        per_rank = len(every) // self.world
-        if per_rank == 0:
-            raise ValueError(f"{len(every)} train batches per epoch cannot be split over {self.world} workers: "
-                             "lower batch_size or raise limit_train_batches")
-        return every[self.rank :: self.world][:per_rank]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        # the inner sampler owns the epoch counter (it starts at the resumed epoch)
-        out = self.batches(self.inner.epoch)
-        self.inner.epoch += 1
-        return iter(out)
-
-    def __len__(self) -> int:
-        return len(self.inner) // self.world
-
-
-def _shard_loader(loader: DataLoader, rank: int, world: int) -> DataLoader:
-    return DataLoader(
-        loader.dataset, batch_sampler=_ShardedBatches(loader.batch_sampler, rank, world),
-        collate_fn=loader.collate_fn, num_workers=0,
-    )
-
-
-def default_threads() -> int:
-    return max(1, (os.cpu_count() or 1))
