@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainables.fileio import publishable
+
 
 def json_safe(value: object) -> object:
     """Plain JSON types; NaN/inf become null (json.dumps would write invalid `NaN`)."""
@@ -53,6 +55,7 @@ def write_files_atomically(out_dir: Path, files: Mapping[str, str], remove: Sequ
     try:
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8")
+        publishable(tmp)
         if not out_dir.exists():
             tmp.rename(out_dir)  # one rename publishes the whole set
         else:
@@ -73,6 +76,7 @@ def write_file_atomically(path: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        publishable(tmp_name)
         os.replace(tmp_name, path)
     finally:
         if os.path.exists(tmp_name):

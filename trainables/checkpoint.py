@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from trainables.fileio import publishable
+
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
 META = "meta.json"
@@ -51,6 +53,7 @@ def write_checkpoint(
         if test is not None and test_predictions is not None:
             test_df = pd.DataFrame({"id": test["id"], "prediction": test_predictions})
             test_df.to_csv(stage / TEST_PREDICTIONS, index=False)
+        publishable(stage)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(stage, directory)

@@ -41,6 +41,8 @@ from typing import Any
 
 import pandas as pd
 
+from trainables.fileio import publishable
+
 VALID_STEPS: tuple[str, ...] = (
     "emoji",
     "jamo_runs",
@@ -552,6 +554,7 @@ def _write_csv_atomic(table: pd.DataFrame, output: Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             table.to_csv(f, index=False, lineterminator="\n")
+        publishable(tmp)
         os.replace(tmp, output)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

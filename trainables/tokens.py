@@ -18,6 +18,7 @@ import pandas as pd
 from filelock import FileLock
 
 from trainables.data import table_fingerprint
+from trainables.fileio import publishable
 from trainables.paths import cache_root
 
 CACHE_VERSION = 1
@@ -204,6 +205,7 @@ class TokenCache:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
+            publishable(tmp)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from trainables.config import ConfigError, parse_overrides
 from trainables.data import DataError
+from trainables.fileio import publishable
 from trainables.space import load_space
 
 
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     fd, tmp = tempfile.mkstemp(dir=output, suffix=".json.tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=2)
+    publishable(tmp)
     os.replace(tmp, output / "result.json")
     print(f"val_pearson={result.val_pearson:.4f} (epoch {result.best_epoch}) epochs={result.epochs} "
           f"steps={result.steps} seconds={result.seconds} pad_fraction={result.pad_fraction:.4f} "

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from trainables.config import TrialConfig
+from trainables.fileio import publishable
 
 HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
                    "time_total_s", "global_step", "restored_epoch"]
@@ -22,6 +23,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    publishable(tmp)
     os.replace(tmp, path)
 
 
