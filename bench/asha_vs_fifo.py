@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+from _common import run_logged
 
-from trainables.paths import PROJECT_ROOT
 from trainables.space import load_space
 from trainables.training import prepare_data
 
@@ -35,13 +33,7 @@ def run_search(args: argparse.Namespace, scheduler: str, storage: Path, env: dic
            "--storage", str(storage), "--name", scheduler, "--verbose", "0"]
     log = storage / f"{scheduler}.log"
     storage.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    with log.open("w") as f:
-        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.stdout.write(log.read_text()[-4000:])
-        raise SystemExit(f"{scheduler} search failed (exit {proc.returncode})")
+    seconds = run_logged(cmd, env, log)
     exp = storage / scheduler
     summary = json.loads((exp / "summary.json").read_text())
     board = pd.read_csv(exp / "leaderboard.csv")

@@ -21,28 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
+from _common import run_logged
 
-from trainables.paths import PROJECT_ROOT
 from trainables.space import load_space
 from trainables.training import prepare_data
-
-
-def run_logged(cmd: list[str], env: dict[str, str], log: Path) -> float:
-    t0 = time.perf_counter()
-    with log.open("w") as f:
-        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.stdout.write(log.read_text()[-4000:])
-        raise SystemExit(f"command failed (exit {proc.returncode}): {' '.join(cmd)}")
-    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
