@@ -11,7 +11,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +38,6 @@ class PreparedData:
     cache_hits: int = 0
     cache_misses: int = 0
     augmentation_report: str = ""
-    paths: dict[str, str] = field(default_factory=dict)
 
 
 def tokenizer_name(cfg: TrialConfig) -> str:
@@ -96,8 +95,7 @@ def prepare_data(cfg: TrialConfig, *, tokenizer=None) -> PreparedData:
 
     test_enc = encode(test) if test is not None else None
     return PreparedData(
-        train, dev, test, train_enc, dev_enc, test_enc, cache.hits, cache.misses, report,
-        {"train": splits.train_path, "dev": splits.dev_path, "test": splits.test_path},
+        train, dev, test, train_enc, dev_enc, test_enc, cache.hits, cache.misses, report
     )
 
 
