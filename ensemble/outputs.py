@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainables.fileio import publishable
+from trainables.fileio import atomic_write_text, publishable
 
 
 def json_safe(value: object) -> object:
@@ -70,15 +70,4 @@ def write_files_atomically(out_dir: Path, files: Mapping[str, str], remove: Sequ
 
 def write_file_atomically(path: Path, text: str) -> Path:
     """Write one file via a temporary file in the same directory (same filesystem, so rename is atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        publishable(tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    return path
+    return atomic_write_text(path, text)

@@ -3,8 +3,7 @@ from __future__ import annotations
 import os
 import stat
 
-from trainables.fileio import publishable
-from tune.results import _atomic_write_text
+from trainables.fileio import atomic_write_text, publishable
 
 
 def mode(p) -> int:
@@ -14,7 +13,7 @@ def mode(p) -> int:
 def test_published_outputs_get_the_umask_default_not_owner_only(tmp_path):
     old = os.umask(0o022)
     try:
-        _atomic_write_text(tmp_path / "leaderboard.csv", "a\n")
+        atomic_write_text(tmp_path / "leaderboard.csv", "a\n")
         assert mode(tmp_path / "leaderboard.csv") == 0o644
         d = tmp_path / "stage"
         d.mkdir(mode=0o700)

@@ -25,3 +25,24 @@ def publishable(path: str | os.PathLike[str]) -> None:
             os.chmod(child, default_mode(directory=child.is_dir()))
     else:
         os.chmod(p, default_mode())
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write `text` (UTF-8, newlines as given) via a temporary file beside `path`, then one rename.
+
+    Readers see the old file or the new one, never half of it; a failure leaves no temporary file behind.
+    """
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        publishable(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -32,7 +32,6 @@ import os
 import re
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -41,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from trainables.fileio import publishable
+from trainables.fileio import atomic_write_text
 
 VALID_STEPS: tuple[str, ...] = (
     "emoji",
@@ -548,20 +547,6 @@ def _parse_steps(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-def _write_csv_atomic(table: pd.DataFrame, output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            table.to_csv(f, index=False, lineterminator="\n")
-        publishable(tmp)
-        os.replace(tmp, output)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Preprocess sentence_1/sentence_2 of a CSV (other columns kept as they are).",
@@ -591,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         out = preprocess_table(
             table, steps, cache_dir=args.cache_dir, speller_cache=args.speller_cache, progress=True
         )
-        _write_csv_atomic(out, args.output)
+        atomic_write_text(args.output, out.to_csv(index=False, lineterminator="\n"))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from trainables.config import ConfigError, parse_overrides
 from trainables.data import DataError
-from trainables.fileio import publishable
+from trainables.fileio import atomic_write_text
 from trainables.space import load_space
 
 
@@ -61,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
           f"misses={data.cache_misses}", flush=True)
     result = train(cfg, _BestWriter(output), data=data, log_dir=output / "logs", progress_bar=args.progress)
     payload = result.to_dict()
-    fd, tmp = tempfile.mkstemp(dir=output, suffix=".json.tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-    publishable(tmp)
-    os.replace(tmp, output / "result.json")
+    atomic_write_text(output / "result.json", json.dumps(payload, indent=2))
     print(f"val_pearson={result.val_pearson:.4f} (epoch {result.best_epoch}) epochs={result.epochs} "
           f"steps={result.steps} seconds={result.seconds} pad_fraction={result.pad_fraction:.4f} "
           f"samples/s={result.samples_per_second}")

@@ -20,9 +20,7 @@ if __name__ == "__main__":
 import argparse
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainables.fileio import atomic_write_text
 from tune import report_plots as plots
 
 LEADERBOARD = "leaderboard.csv"
@@ -592,25 +591,7 @@ def build_report(experiment: Path, output: Path | None = None, ensemble: Path | 
     if output.is_dir():
         raise ValueError(f"--output {output} is a directory; pass a file path such as {output / 'report.html'}")
     page = render(read_experiment(Path(experiment), ensemble), top)  # all of it before any byte is written
-    return write_atomically(output, page)
-
-
-def write_atomically(path: Path, text: str) -> Path:
-    """Temporary file beside `path`, then one rename: readers see the old report or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        # mkstemp makes it 0600; a report is for sharing: the usual umask-based mode instead
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write_text(output, page)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from trainables.config import TrialConfig
-from trainables.fileio import publishable
+from trainables.fileio import atomic_write_text
 
 HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
                    "time_total_s", "global_step", "restored_epoch"]
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    publishable(tmp)
-    os.replace(tmp, path)
 
 
 def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
@@ -103,9 +92,9 @@ def write_experiment_files(
     local = "://" not in exp_dir
     if local:
         root = Path(exp_dir)
-        _atomic_write_text(root / "leaderboard.csv", board.to_csv(index=False))
-        _atomic_write_text(root / "history.csv", hist.to_csv(index=False))
-        _atomic_write_text(root / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+        atomic_write_text(root / "leaderboard.csv", board.to_csv(index=False))
+        atomic_write_text(root / "history.csv", hist.to_csv(index=False))
+        atomic_write_text(root / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
     else:
         import pyarrow.fs as pafs
 

@@ -293,9 +293,9 @@ def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], 
 def _write_data_json(exp: str, info: dict[str, Any]) -> None:
     if "://" in exp:
         return
-    from tune.results import _atomic_write_text
+    from trainables.fileio import atomic_write_text
 
-    _atomic_write_text(Path(exp) / "data.json", json.dumps(info, ensure_ascii=False))
+    atomic_write_text(Path(exp) / "data.json", json.dumps(info, ensure_ascii=False))
 
 
 def main(argv: list[str] | None = None) -> int:
