@@ -5,39 +5,88 @@ from __future__ import annotations
 import math
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from trainables.config import HEADS, LOSSES, OPTIMIZERS, SCHEDULES
 from trainables.model import STSRegressor, backbone_config
+from trainables.optim import lr_lambda
 from trainables.training import train
 
 
-def run(cfg):
-    result = train(cfg)
+def run(cfg, *callbacks):
+    result = train(cfg, trainer_overrides={"callbacks": list(callbacks)} if callbacks else None)
     assert result.steps >= 1
     assert math.isfinite(result.val_pearson)
     assert len(result.history) == cfg.max_epochs * cfg.val_checks_per_epoch
     return result
 
 
+class Seen(pl.Callback):
+    """What the fit really used: the optimizer, the lr at every step, the head and the loss."""
+
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+        self.optimizer = None
+        self.module = None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.optimizer, self.module = trainer.optimizers[0], module
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+_OPTIMIZER_CLASSES = {
+    "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop, "nadam": torch.optim.NAdam, "radam": torch.optim.RAdam,
+}
+
+
 @pytest.mark.parametrize("head", HEADS)
 def test_heads(micro_config, head):
-    run(micro_config(head=head))
+    seen = Seen()
+    run(micro_config(head=head), seen)
+    assert seen.module.head.kind == head
+    width = seen.module.head.net[1].in_features
+    assert width == (64 if head == "cls_sep_concat" else 32)
+
+
+def test_heads_pool_differently(micro_config):
+    h = torch.randn(2, 5, 32)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    pooled = {k: STSRegressor(micro_config(head=k)).head.pool(h, mask, torch.tensor([2, 3])) for k in HEADS}
+    assert torch.equal(pooled["cls"], h[:, 0])
+    assert torch.allclose(pooled["mean"][0], h[0, :3].mean(0))
+    assert not torch.allclose(pooled["mean"], pooled["cls"])
 
 
 @pytest.mark.parametrize("loss", LOSSES)
 def test_losses(micro_config, loss):
-    run(micro_config(loss=loss, huber_delta=0.5, smooth_l1_beta=0.5))
+    seen = Seen()
+    run(micro_config(loss=loss, huber_delta=0.5, smooth_l1_beta=0.5), seen)
+    assert seen.module.loss_fn.name == loss
+    if loss == "huber":
+        assert seen.module.loss_fn.delta == 0.5
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_optimizers(micro_config, optimizer):
-    run(micro_config(optimizer=optimizer, weight_decay=0.05))
+    seen = Seen()
+    run(micro_config(optimizer=optimizer, weight_decay=0.05, lr=3e-3, schedule="constant"), seen)
+    assert type(seen.optimizer.optimizer if hasattr(seen.optimizer, "optimizer") else seen.optimizer) is (
+        _OPTIMIZER_CLASSES[optimizer]
+    )
+    assert seen.lrs == [pytest.approx(3e-3)] * 3
+    assert {g["weight_decay"] for g in seen.optimizer.param_groups} == {0.05, 0.0}
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_schedules(micro_config, schedule):
-    run(micro_config(schedule=schedule, warmup_ratio=0.2, limit_train_batches=2))
+    seen = Seen()
+    cfg = micro_config(schedule=schedule, warmup_ratio=0.2, limit_train_batches=0, max_epochs=1, lr=1e-3)
+    run(cfg, seen)
+    steps = len(seen.lrs)
+    f = lr_lambda(cfg, steps, steps)
+    assert seen.lrs == pytest.approx([1e-3 * f(s) for s in range(steps)])
 
 
 @pytest.mark.parametrize("precision", ["32", "16-mixed", "bf16-mixed"])

@@ -100,6 +100,9 @@ class STSRegressor(pl.LightningModule):
         self.start_epoch = start_epoch
         self.start_step = start_step
         self.backbone = build_backbone(cfg, hf_config, pretrained=pretrained)
+        # `from_pretrained` hands the backbone back in eval mode and Lightning 2.x keeps each submodule's mode
+        # as it finds it, so without this every dropout of a pretrained backbone would be off in training.
+        self.backbone.train()
         self.hf_config = self.backbone.config
         self.head = RegressionHead(cfg.head, self.hf_config.hidden_size, cfg.head_dropout)
         self.loss_fn = make_loss(cfg.loss, huber_delta=cfg.huber_delta, smooth_l1_beta=cfg.smooth_l1_beta)
@@ -149,6 +152,8 @@ class STSRegressor(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._batches_in_epoch = 0
+        # guard: whatever ran before (a checkpoint load, an inference pass) must not leave dropout off
+        self.train()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self._batches_in_epoch += 1
