@@ -16,7 +16,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
-from trainables.paths import DEFAULT_DEV, DEFAULT_TRAIN, PROJECT_ROOT
+from trainables.paths import KLUE_DEV, KLUE_TRAIN, PROJECT_ROOT
 
 TINY_BERT = PROJECT_ROOT / "assets" / "tiny-bert"
 
@@ -50,8 +50,8 @@ def micro_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Competition-format CSVs cut from the bundled KLUE-STS: 320 train, 96 dev, 40 test rows."""
     d = tmp_path_factory.mktemp("small-data")
-    train = pd.read_csv(DEFAULT_TRAIN).head(320)
-    dev = pd.read_csv(DEFAULT_DEV).head(96)
+    train = pd.read_csv(KLUE_TRAIN).head(320)
+    dev = pd.read_csv(KLUE_DEV).head(96)
 
     def comp(df: pd.DataFrame, prefix: str, test: bool = False) -> pd.DataFrame:
         out = pd.DataFrame({

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainables.data import DataError, kfold_indices, load_splits, read_table
-from trainables.paths import DEFAULT_DEV, DEFAULT_TRAIN, PROJECT_ROOT
+from trainables.data import DataError, has_labels, kfold_indices, load_splits, read_table
+from trainables.paths import DEFAULT_DEV, DEFAULT_TEST, DEFAULT_TRAIN, KLUE_DEV, KLUE_TRAIN, PROJECT_ROOT
 
 HEADER = "id,source,sentence_1,sentence_2,label,binary-label\n"
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
@@ -17,7 +17,7 @@ def write(tmp_path, text: str | bytes, name: str = "d.csv"):
 
 
 def test_bundled_klue_csv_reads_with_official_style_ids():
-    train, dev = read_table(DEFAULT_TRAIN), read_table(DEFAULT_DEV)
+    train, dev = read_table(KLUE_TRAIN), read_table(KLUE_DEV)
     assert len(train) == 11668 and len(dev) == 519
     assert train["id"].iloc[0] == "klue-sts-v1_train_00000"
     assert dev["id"].iloc[518] == "klue-sts-v1_dev_00518"
@@ -25,9 +25,24 @@ def test_bundled_klue_csv_reads_with_official_style_ids():
     assert train["label"].between(0, 5).all()
 
 
-def test_default_splits_are_bundled_klue_without_test():
+def test_default_splits_carve_dev_from_train_and_test_on_the_official_dev():
     s = load_splits()
-    assert len(s.train) == 11668 and len(s.dev) == 519 and s.test is None
+    assert len(s.train) == 11168 and len(s.dev) == 500 and len(s.test) == 519
+    assert s.test_path == str(DEFAULT_TEST) and has_labels(s.test)
+    full = read_table(KLUE_TRAIN).set_index("id")
+    # the carved files keep the official-style ids and labels of the rows they came from, disjoint, complete
+    assert set(s.train["id"]) | set(s.dev["id"]) == set(full.index)
+    assert not set(s.train["id"]) & set(s.dev["id"])
+    np.testing.assert_array_equal(full.loc[s.dev["id"], "label"].to_numpy(), s.dev["label"].to_numpy())
+    # stratified: every 0.5-wide label bin holds the same share of dev as of train (within 1 point)
+    h_train = np.histogram(full["label"], bins=10, range=(0, 5))[0] / len(full)
+    h_dev = np.histogram(s.dev["label"], bins=10, range=(0, 5))[0] / len(s.dev)
+    assert np.abs(h_train - h_dev).max() < 0.01
+
+
+def test_a_users_train_file_gets_no_default_test(tmp_path):
+    s = load_splits(str(DEFAULT_TRAIN), str(DEFAULT_DEV))
+    assert s.test is None
 
 
 def test_competition_csv_with_bom_and_crlf(tmp_path):
@@ -80,7 +95,7 @@ def test_klue_json_official_dev_matches_csv_export():
     js = SHARED / "klue-sts" / "klue-sts-v1.1_dev.json"
     if not js.is_file():
         pytest.skip("shared KLUE JSON not present")
-    a, b = read_table(js), read_table(DEFAULT_DEV)
+    a, b = read_table(js), read_table(KLUE_DEV)
     assert len(a) == 519
     assert a["id"].iloc[0] == "klue-sts-v1_dev_00000"
     assert (a["sentence_1"] == b["sentence_1"]).all()

@@ -22,7 +22,7 @@ def test_dry_run_of_a_hub_space_works_offline_and_prints_the_plan(capsys):
     assert search.main(["--space", "roberta_large", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "klue/roberta-large" in out and "dry run: nothing started" in out
-    assert "lr ~ loguniform" in out and "train 11668 rows" in out
+    assert "lr ~ loguniform" in out and "train 11168 rows" in out
 
 
 def test_bad_space_file_fails_before_ray_with_file_and_key(tmp_path, capsys):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from trainables.checkpoint import read_meta
 from trainables.training import Resume, prepare_data, train
@@ -68,3 +69,30 @@ def test_resume_loads_the_checkpoint_weights(micro_config, tmp_path):
     pred = load_checkpoint(tmp_path / "ckpt").predict(prepare_data(micro_config()).dev)
     np.testing.assert_allclose(pred, saved, rtol=1e-4, atol=1e-5)
     assert meta["epoch"] == 1.0
+
+
+def test_a_labelled_test_set_is_scored_at_improvements_and_never_selects(micro_config, small_data, tmp_path):
+    rec = Recorder(tmp_path / "best")
+    cfg = micro_config(max_epochs=3, limit_train_batches=3, test_path=str(small_data["dev"]))
+    r = train(cfg, rec)
+    improved = [m for m, imp in rec.calls if imp]
+    assert all("test_pearson" in m for m in improved)
+    assert all("test_pearson" not in m for m, imp in rec.calls if not imp)
+    assert r.test_pearson == improved[-1]["test_pearson"]
+    # the test file here is the dev file: its score must equal the dev score at the same point
+    assert r.test_pearson == pytest.approx(r.val_pearson, abs=1e-9)
+    saved = pd.read_csv(tmp_path / "best" / "test_predictions.csv")
+    assert list(saved.columns) == ["id", "label", "prediction"]
+
+
+def test_an_unlabelled_test_set_gets_predictions_but_no_score(micro_config, small_data, tmp_path):
+    rec = Recorder(tmp_path / "best")
+    r = train(micro_config(test_path=str(small_data["test"])), rec)
+    assert np.isnan(r.test_pearson) and all("test_pearson" not in m for m, _ in rec.calls)
+    assert list(pd.read_csv(tmp_path / "best" / "test_predictions.csv").columns) == ["id", "prediction"]
+
+
+def test_sub_epoch_validations_report_nominal_fractions(micro_config):
+    # 320 rows / 16 = 20 batches; Lightning validates after 6, 12 and 20 batches: reported as 1/3, 2/3, 1
+    r = train(micro_config(val_checks_per_epoch=3, limit_train_batches=0), None)
+    assert [h["epoch"] for h in r.history] == [0.3333, 0.6667, 1.0]

@@ -67,18 +67,25 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
 
 
 def pad_fraction(lengths: np.ndarray, batches: list[list[int]], pad_to: int | None = None) -> float:
-    """Share of token slots that are padding when these batches are padded (to `pad_to` or batch max)."""
+    """Share of token slots that are padding when these batches are padded (to `pad_to` or batch max).
+
+    `lengths` is (n,) for pair encodings or (n, 2) for separate sentences (both padded to one width).
+    """
     real = padded = 0
     for b in batches:
         lens = lengths[b]
         width = pad_to if pad_to else int(lens.max())
         real += int(lens.sum())
-        padded += width * len(b)
+        padded += width * lens.size
     return 1.0 - real / padded if padded else 0.0
 
 
 class PairCollator:
-    """Indices -> padded tensors; `pad_to` fixes the width (pad-to-max_length mode)."""
+    """Indices -> padded tensors; `pad_to` fixes the width (pad-to-max_length mode).
+
+    Separate-sentence encodings (bi-encoders) give 2B sequence rows for B pairs: the first sentences, then
+    the second sentences, padded to one width so one backbone pass encodes both.
+    """
 
     def __init__(self, enc: EncodedSplit, labels: np.ndarray | None, pad_to: int | None = None) -> None:
         self.enc = enc
@@ -86,17 +93,20 @@ class PairCollator:
         self.pad_to = pad_to
 
     def __call__(self, rows: list[int]) -> dict[str, torch.Tensor]:
-        lens = self.enc.lengths[rows]
-        width = self.pad_to or int(lens.max())
-        ids = np.full((len(rows), width), self.enc.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        types = np.zeros((len(rows), width), dtype=np.int64) if self.enc.flat_types is not None else None
-        for j, i in enumerate(rows):
-            n = int(lens[j])
-            ids[j, :n] = self.enc.ids(i)
-            mask[j, :n] = 1
-            if types is not None:
-                types[j, :n] = self.enc.types(i)
+        parts = [self.enc] if self.enc.second is None else [self.enc, self.enc.second]
+        width = self.pad_to or int(self.enc.widths[rows].max())
+        n_seq = len(rows) * len(parts)
+        ids = np.full((n_seq, width), self.enc.pad_token_id, dtype=np.int64)
+        mask = np.zeros((n_seq, width), dtype=np.int64)
+        types = np.zeros((n_seq, width), dtype=np.int64) if self.enc.flat_types is not None else None
+        for k, part in enumerate(parts):
+            for j, i in enumerate(rows):
+                r = k * len(rows) + j
+                seq = part.ids(i)
+                ids[r, : len(seq)] = seq
+                mask[r, : len(seq)] = 1
+                if types is not None and part.flat_types is not None:
+                    types[r, : len(seq)] = part.types(i)
         batch = {
             "input_ids": torch.from_numpy(ids),
             "attention_mask": torch.from_numpy(mask),
@@ -115,7 +125,7 @@ def make_loader(
     bucket: bool = True, pad_to: int | None = None, start_epoch: int = 0, limit_batches: int = 0,
 ) -> DataLoader:
     sampler = LengthBucketBatchSampler(
-        enc.lengths, batch_size, seed=seed, shuffle=train, bucket=bucket,
+        enc.widths, batch_size, seed=seed, shuffle=train, bucket=bucket,
         start_epoch=start_epoch, limit_batches=limit_batches,
     )
     return DataLoader(

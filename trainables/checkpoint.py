@@ -52,6 +52,9 @@ def write_checkpoint(
         )
         if test is not None and test_predictions is not None:
             test_df = pd.DataFrame({"id": test["id"], "prediction": test_predictions})
+            if test["label"].notna().all():
+                # a labelled test set: the label rides along so the ensemble can report (never select on) it
+                test_df.insert(1, "label", test["label"])
             test_df.to_csv(stage / TEST_PREDICTIONS, index=False)
         publishable(stage)
         if directory.exists():

@@ -12,7 +12,9 @@ from typing import Any
 
 import yaml
 
-HEADS = ("cls", "cls_sep_concat", "cls_sep_add", "mean")
+HEADS = ("cls", "cls_sep_concat", "cls_sep_add", "mean", "bi_cosine")
+# heads that encode each sentence alone (a bi-encoder) instead of the pair together (a cross-encoder)
+SEPARATE_SENTENCE_HEADS = ("bi_cosine",)
 LOSSES = ("l1", "mse", "huber", "smooth_l1")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "radam")
 SCHEDULES = (
@@ -59,7 +61,9 @@ class TrialConfig:
     backbone: str = _h("HF hub name or local directory", default="assets/tiny-bert")
     tokenizer: str = _h("tokenizer hub name or directory; empty = the backbone's", default="")
     random_init: bool = _h("build the backbone from its config with random weights", default=False)
-    head: str = _h(f"pooling head, one of {HEADS}", default="cls")
+    head: str = _h(f"pooling head, one of {HEADS}; bi_cosine encodes each sentence alone (bi-encoder, mean pooling, "
+                   "cosine mapped to 0-5 by a learnable scale and shift)", default="cls")
+    text_prefix: str = _h("text put before every sentence (e5 models expect 'query: ')", default="")
     max_length: int = _h("max tokens per pair", default=128)
     padding: str = _h(f"one of {PADDINGS}; dynamic pads each batch to its longest pair", default="dynamic")
     bucket: bool = _h("length-bucketed train batches (with dynamic padding)", default=True)
@@ -157,6 +161,11 @@ class TrialConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def separate_sentences(self) -> bool:
+        """True for bi-encoder heads: each sentence is tokenized and encoded alone."""
+        return self.head in SEPARATE_SENTENCE_HEADS
 
     def replace(self, **changes: Any) -> TrialConfig:
         check_keys(changes.keys(), source="replace()")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trainables.paths import DEFAULT_DEV, DEFAULT_TRAIN
+from trainables.paths import DEFAULT_DEV, DEFAULT_TEST, DEFAULT_TRAIN
 
 COLUMNS = ["id", "source", "sentence_1", "sentence_2", "label"]
 COMPETITION_TRAIN = ["id", "source", "sentence_1", "sentence_2", "label", "binary-label"]
@@ -267,9 +267,12 @@ class DatasetSplits:
 
 
 def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", fmt: str = "auto") -> DatasetSplits:
-    """Train, dev and optional test; empty paths mean the bundled KLUE-STS (no test)."""
+    """Train, dev and optional test; empty paths mean the bundled KLUE-STS split (train / dev carved from
+    train / the official dev set as the labelled test set, which is the default only with the bundled train)."""
     train_p = train_path or str(DEFAULT_TRAIN)
     dev_p = dev_path or str(DEFAULT_DEV)
+    if not train_path and not test_path:
+        test_path = str(DEFAULT_TEST)
     train = read_table(train_p, fmt)
     dev = read_table(dev_p, fmt)
     test = read_table(test_path, fmt, require_label=False) if test_path else None
@@ -281,6 +284,11 @@ def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", f
             "train and dev ids must be disjoint"
         )
     return DatasetSplits(train, dev, test, train_p, dev_p, test_path)
+
+
+def has_labels(table: pd.DataFrame | None) -> bool:
+    """True when every row carries a label (a labelled test set can be scored, never used for selection)."""
+    return table is not None and len(table) > 0 and bool(np.isfinite(table["label"].to_numpy(np.float64)).all())
 
 
 def kfold_indices(labels: np.ndarray, num_folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,10 @@ class Predictor:
         from trainables.batching import make_loader
         from trainables.tokens import encode_table
 
-        enc = encode_table(self.tokenizer, table, self.config.max_length)
+        cfg = self.config
+        enc = encode_table(
+            self.tokenizer, table, cfg.max_length, prefix=cfg.text_prefix, separate=cfg.separate_sentences
+        )
         pad_to = self.config.max_length if self.config.padding == "max_length" else None
         loader = make_loader(enc, None, batch_size or self.config.eval_batch_size, train=False, seed=0, pad_to=pad_to)
         return self.model.predict_loader(loader)

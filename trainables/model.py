@@ -1,4 +1,5 @@
-"""The cross-encoder regressor: any HF backbone, a pooling head, and its Lightning training logic."""
+"""The STS regressor: any HF backbone, a head (cross-encoder pooling heads or the bi-encoder cosine head), and
+its Lightning training logic."""
 
 from __future__ import annotations
 
@@ -81,6 +82,38 @@ class RegressionHead(nn.Module):
         return self.net(self.pool(h, mask, sep_index)).squeeze(-1)
 
 
+class BiCosineHead(nn.Module):
+    """Bi-encoder head: mean-pool each sentence (encoded alone), cosine of the two, mapped to 0-5.
+
+    The map `scale * cos + shift` is learnable; it starts by sending cos 0.5 -> 0 and cos 1 -> 5, since
+    pretrained sentence encoders (e5) put unrelated sentences around cos 0.7 and paraphrases near 1.
+    """
+
+    kind = "bi_cosine"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(10.0))
+        self.shift = nn.Parameter(torch.tensor(-5.0))
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, sep_index: torch.Tensor) -> torch.Tensor:
+        if h.size(0) % 2:
+            raise ValueError(
+                f"bi_cosine head: expected first and second sentences stacked (an even number of rows), "
+                f"got {h.size(0)}: encode the data with separate sentences"
+            )
+        m = mask.unsqueeze(-1).to(h.dtype)
+        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
+        a, b = pooled.float().chunk(2)
+        return torch.nn.functional.cosine_similarity(a, b, dim=-1) * self.scale + self.shift
+
+
+def make_head(kind: str, hidden: int, dropout: float) -> nn.Module:
+    if kind == BiCosineHead.kind:
+        return BiCosineHead()
+    return RegressionHead(kind, hidden, dropout)
+
+
 class STSRegressor(pl.LightningModule):
     """Cross-encoder trained on pairs; validation Pearson over the whole dev set at every validation."""
 
@@ -104,7 +137,7 @@ class STSRegressor(pl.LightningModule):
         # as it finds it, so without this every dropout of a pretrained backbone would be off in training.
         self.backbone.train()
         self.hf_config = self.backbone.config
-        self.head = RegressionHead(cfg.head, self.hf_config.hidden_size, cfg.head_dropout)
+        self.head = make_head(cfg.head, self.hf_config.hidden_size, cfg.head_dropout)
         self.loss_fn = make_loss(cfg.loss, huber_delta=cfg.huber_delta, smooth_l1_beta=cfg.smooth_l1_beta)
         self.dev_labels: np.ndarray | None = None
         self.dev_predictions: np.ndarray | None = None
@@ -205,7 +238,11 @@ class STSRegressor(pl.LightningModule):
             return float(self.start_epoch)
         n = self.trainer.num_training_batches
         frac = self._batches_in_epoch / n if n and math.isfinite(n) else 1.0
-        return round(float(self.start_epoch + self.trainer.current_epoch + min(frac, 1.0)), 4)
+        # report the nominal check point (k / val_checks_per_epoch): Lightning validates after
+        # floor(n / k) batches, and 87/349 = 0.249 would miss a scheduler rung at 0.25 by a hair
+        checks = self.cfg.val_checks_per_epoch
+        frac = round(min(frac, 1.0) * checks) / checks
+        return round(float(self.start_epoch + self.trainer.current_epoch + frac), 4)
 
     # --- inference -----------------------------------------------------------------------------------
     @torch.no_grad()

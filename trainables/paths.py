@@ -7,8 +7,13 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_DATA = PROJECT_ROOT / "data" / "klue-sts"
-DEFAULT_TRAIN = BUNDLED_DATA / "klue_sts_train.csv"
-DEFAULT_DEV = BUNDLED_DATA / "klue_sts_val.csv"
+KLUE_TRAIN = BUNDLED_DATA / "klue_sts_train.csv"  # the official train set (11,668 pairs)
+KLUE_DEV = BUNDLED_DATA / "klue_sts_val.csv"  # the official dev set (519 pairs)
+# The default dataset: dev carved from train (stratified, data/klue-sts/make_splits.py) for early stopping
+# and selection; the official dev set is the labelled test set, never used for selection.
+DEFAULT_TRAIN = BUNDLED_DATA / "splits" / "train.csv"
+DEFAULT_DEV = BUNDLED_DATA / "splits" / "dev.csv"
+DEFAULT_TEST = KLUE_DEV
 SEARCH_SPACES = PROJECT_ROOT / "search_spaces"
 
 

@@ -55,6 +55,8 @@ class _RankReporter:
 
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
         report: dict[str, Any] = {k: metrics[k] for k in REPORTED}
+        if "test_pearson" in metrics:
+            report["test_pearson"] = metrics["test_pearson"]
         report["restored_epoch"] = self.restored_epoch
         report["node_id"] = ray.get_runtime_context().get_node_id()
         if improved and self.rank == 0:

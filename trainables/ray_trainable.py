@@ -38,6 +38,8 @@ class TuneReporter:
 
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
         report = {k: metrics[k] for k in ("val_pearson", "val_loss", "train_loss", "epoch", "lr", "global_step")}
+        if "test_pearson" in metrics:  # a labelled test set, scored at improvements; never a scheduler input
+            report["test_pearson"] = metrics["test_pearson"]
         report["restored_epoch"] = self.restored_epoch
         report["node_id"] = ray.get_runtime_context().get_node_id()  # which machine ran it (multi-node)
         if improved:

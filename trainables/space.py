@@ -64,7 +64,7 @@ class SearchSpace:
     def backbone_variants(self, overrides: dict[str, Any] | None = None) -> list[TrialConfig]:
         """One config per distinct (backbone, tokenizer, max_length, preprocessing) the space can sample:
         the combinations the driver must tokenize before any trial starts."""
-        knobs = ("backbone", "tokenizer", "max_length", "preprocess", "num_folds", "fold")
+        knobs = ("backbone", "tokenizer", "max_length", "preprocess", "num_folds", "fold", "head", "text_prefix")
         overrides = overrides or {}
         options: list[list[Any]] = []
         for k in knobs:
@@ -80,7 +80,8 @@ class SearchSpace:
         for combo in itertools.product(*options):
             picked = {k: v for k, v in zip(knobs, combo, strict=True) if v is not None}
             cfg = self.default_config({**overrides, **picked})
-            key = (cfg.backbone, cfg.tokenizer, cfg.max_length, tuple(cfg.preprocess), cfg.num_folds, cfg.fold)
+            key = (cfg.backbone, cfg.tokenizer, cfg.max_length, tuple(cfg.preprocess), cfg.num_folds, cfg.fold,
+                   cfg.separate_sentences, cfg.text_prefix)
             if key not in seen:
                 seen.add(key)
                 out.append(cfg)

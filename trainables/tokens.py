@@ -37,17 +37,34 @@ TOKENIZER_FILES = (
 
 @dataclass
 class EncodedSplit:
-    """Token ids of one split; row i is flat[offsets[i]:offsets[i+1]]."""
+    """Token ids of one split; row i is flat[offsets[i]:offsets[i+1]].
+
+    A pair encoding (cross-encoders) holds `tokenizer(s1, s2)` per row. A separate encoding (bi-encoders)
+    holds `tokenizer(s1)` per row and `second` holds `tokenizer(s2)` for the same rows.
+    """
 
     flat_ids: np.ndarray  # int32
     flat_types: np.ndarray | None  # int8 token_type_ids, None when the tokenizer has none
     offsets: np.ndarray  # int64, len n+1
     sep_index: np.ndarray  # int32: position of the first separator (end of sentence 1)
     pad_token_id: int
+    second: EncodedSplit | None = None
 
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+    @property
+    def widths(self) -> np.ndarray:
+        """Padded width each row needs in a batch: both sentences share one batch in separate encodings."""
+        if self.second is None:
+            return self.lengths
+        return np.maximum(self.lengths, self.second.lengths)
+
+    @property
+    def part_lengths(self) -> np.ndarray:
+        """Lengths of every sequence a row feeds the model: shape (n,) for pairs, (n, 2) for separate sentences."""
+        return self.lengths if self.second is None else np.stack([self.lengths, self.second.lengths], axis=1)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -67,7 +84,8 @@ class EncodedSplit:
         types = None
         if self.flat_types is not None:
             types = np.concatenate([self.types(int(i)) for i in rows]) if len(rows) else np.zeros(0, np.int8)
-        return EncodedSplit(flat, types, offsets, self.sep_index[rows], self.pad_token_id)
+        second = self.second.subset(rows) if self.second is not None else None
+        return EncodedSplit(flat, types, offsets, self.sep_index[rows], self.pad_token_id, second)
 
     @staticmethod
     def concat(parts: list[EncodedSplit]) -> EncodedSplit:
@@ -79,12 +97,16 @@ class EncodedSplit:
         types = None
         if all(p.flat_types is not None for p in parts):
             types = np.concatenate([p.flat_types for p in parts])  # type: ignore[misc]
+        if any((p.second is None) != (parts[0].second is None) for p in parts):
+            raise ValueError("cannot concatenate pair and separate-sentence encodings")
+        second = EncodedSplit.concat([p.second for p in parts]) if parts[0].second is not None else None  # type: ignore[misc]
         return EncodedSplit(
             np.concatenate([p.flat_ids for p in parts]),
             types,
             np.concatenate(offsets),
             np.concatenate([p.sep_index for p in parts]),
             parts[0].pad_token_id,
+            second,
         )
 
 
@@ -102,17 +124,20 @@ def tokenizer_fingerprint(name_or_path: str) -> str:
     return "hub:" + name_or_path
 
 
-def cache_key(tokenizer: str, max_length: int, table: pd.DataFrame, preprocess_key: str = "") -> str:
-    payload = json.dumps(
-        {
-            "v": CACHE_VERSION,
-            "tokenizer": tokenizer_fingerprint(tokenizer),
-            "max_length": max_length,
-            "data": table_fingerprint(table),
-            "preprocess": preprocess_key,
-        },
-        sort_keys=True,
-    )
+def cache_key(
+    tokenizer: str, max_length: int, table: pd.DataFrame, preprocess_key: str = "", *, prefix: str = "",
+    separate: bool = False,
+) -> str:
+    fields: dict[str, object] = {
+        "v": CACHE_VERSION,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "max_length": max_length,
+        "data": table_fingerprint(table),
+        "preprocess": preprocess_key,
+    }
+    if prefix or separate:  # only then, so caches of pair encodings without a prefix keep their keys
+        fields.update(prefix=prefix, separate=separate)
+    payload = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -122,15 +147,27 @@ def load_tokenizer(name_or_path: str):
     return AutoTokenizer.from_pretrained(name_or_path)
 
 
-def encode_table(tokenizer, table: pd.DataFrame, max_length: int) -> EncodedSplit:
-    """Pairs go to the tokenizer as a pair: special tokens and separators are the model's own."""
-    enc = tokenizer(
-        list(table["sentence_1"]),
-        list(table["sentence_2"]),
-        truncation=True,
-        max_length=max_length,
-        return_token_type_ids=None,
+def encode_table(
+    tokenizer, table: pd.DataFrame, max_length: int, *, prefix: str = "", separate: bool = False
+) -> EncodedSplit:
+    """Pairs go to the tokenizer as a pair: special tokens and separators are the model's own.
+
+    `separate=True` (bi-encoders) tokenizes each sentence alone, each truncated to `max_length`.
+    """
+    first = [prefix + s for s in table["sentence_1"]]
+    second = [prefix + s for s in table["sentence_2"]]
+    if separate:
+        a = _encode(tokenizer, tokenizer(first, truncation=True, max_length=max_length, return_token_type_ids=None))
+        a.second = _encode(
+            tokenizer, tokenizer(second, truncation=True, max_length=max_length, return_token_type_ids=None)
+        )
+        return a
+    return _encode(
+        tokenizer, tokenizer(first, second, truncation=True, max_length=max_length, return_token_type_ids=None)
     )
+
+
+def _encode(tokenizer, enc) -> EncodedSplit:
     ids = enc["input_ids"]
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -164,9 +201,10 @@ class TokenCache:
         return self.dir / f"{key}.npz"
 
     def get_or_encode(
-        self, tokenizer_name: str, table: pd.DataFrame, max_length: int, preprocess_key: str = "", tokenizer=None
+        self, tokenizer_name: str, table: pd.DataFrame, max_length: int, preprocess_key: str = "", tokenizer=None,
+        *, prefix: str = "", separate: bool = False,
     ) -> EncodedSplit:
-        key = cache_key(tokenizer_name, max_length, table, preprocess_key)
+        key = cache_key(tokenizer_name, max_length, table, preprocess_key, prefix=prefix, separate=separate)
         path = self.path(key)
         if path.is_file():
             self.hits += 1
@@ -179,28 +217,34 @@ class TokenCache:
                 return self._load(path)
             self.misses += 1
             tok = tokenizer if tokenizer is not None else load_tokenizer(tokenizer_name)
-            split = encode_table(tok, table, max_length)
+            split = encode_table(tok, table, max_length, prefix=prefix, separate=separate)
             self._save(path, split)
             return split
 
     @staticmethod
     def _load(path: Path) -> EncodedSplit:
         with np.load(path) as z:
-            types = z["flat_types"] if "flat_types" in z.files else None
-            return EncodedSplit(
-                z["flat_ids"], types, z["offsets"], z["sep_index"], int(z["pad_token_id"])
-            )
+
+            def part(p: str) -> EncodedSplit:
+                types = z[p + "flat_types"] if p + "flat_types" in z.files else None
+                return EncodedSplit(
+                    z[p + "flat_ids"], types, z[p + "offsets"], z[p + "sep_index"], int(z["pad_token_id"])
+                )
+
+            split = part("")
+            if "second_flat_ids" in z.files:
+                split.second = part("second_")
+            return split
 
     @staticmethod
     def _save(path: Path, split: EncodedSplit) -> None:
-        arrays = {
-            "flat_ids": split.flat_ids,
-            "offsets": split.offsets,
-            "sep_index": split.sep_index,
-            "pad_token_id": np.array(split.pad_token_id),
-        }
-        if split.flat_types is not None:
-            arrays["flat_types"] = split.flat_types
+        arrays: dict[str, np.ndarray] = {"pad_token_id": np.array(split.pad_token_id)}
+        for p, part in (("", split), ("second_", split.second)):
+            if part is None:
+                continue
+            arrays.update({p + "flat_ids": part.flat_ids, p + "offsets": part.offsets, p + "sep_index": part.sep_index})
+            if part.flat_types is not None:
+                arrays[p + "flat_types"] = part.flat_types
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         try:
             with os.fdopen(fd, "wb") as f:

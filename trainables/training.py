@@ -20,7 +20,8 @@ import pandas as pd
 
 from trainables.batching import make_loader, pad_fraction, shard_loader
 from trainables.config import TrialConfig
-from trainables.data import kfold_indices, load_splits
+from trainables.data import has_labels, kfold_indices, load_splits
+from trainables.metrics import pearson
 from trainables.tokens import EncodedSplit, TokenCache
 
 log = logging.getLogger("sts_tune")
@@ -64,7 +65,10 @@ def prepare_data(cfg: TrialConfig, *, tokenizer=None) -> PreparedData:
     name = tokenizer_name(cfg)
 
     def encode(table: pd.DataFrame) -> EncodedSplit:
-        return cache.get_or_encode(name, table, cfg.max_length, prep_key, tokenizer=tokenizer)
+        return cache.get_or_encode(
+            name, table, cfg.max_length, prep_key, tokenizer=tokenizer, prefix=cfg.text_prefix,
+            separate=cfg.separate_sentences,
+        )
 
     if cfg.num_folds:
         # encode the pooled table once (its fingerprint does not depend on the fold), then slice it
@@ -120,6 +124,7 @@ class Resume:
 class TrainingResult:
     val_pearson: float
     best_epoch: float
+    test_pearson: float  # at the best validation, on a labelled test set (NaN without one); never used to select
     epochs: float
     steps: int
     seconds: float
@@ -196,7 +201,7 @@ def train(
         if data.test_enc is not None else None
     )
     epoch_batches = train_loader.batch_sampler.batches(start_epoch)
-    pad = pad_fraction(data.train_enc.lengths, epoch_batches, pad_to)
+    pad = pad_fraction(data.train_enc.part_lengths, epoch_batches, pad_to)
     steps_per_epoch = max(1, math.ceil(len(epoch_batches) / cfg.accumulate_grad_batches))
     start_step = start_epoch * steps_per_epoch
 
@@ -206,21 +211,30 @@ def train(
     model.dev_labels = dev_labels
 
     history: list[dict[str, float]] = []
-    best = {"val_pearson": resume.best_val_pearson if resume else -math.inf, "epoch": resume.epoch if resume else 0.0}
+    best = {"val_pearson": resume.best_val_pearson if resume else -math.inf, "epoch": resume.epoch if resume else 0.0,
+            "test_pearson": math.nan}
+
+    test_labels = data.test["label"].to_numpy(np.float64) if has_labels(data.test) else None
 
     class _Validation(pl.Callback):
         def on_validation_end(self, trainer: pl.Trainer, module: STSRegressor) -> None:
             if trainer.sanity_checking or not module.last_validation:
                 return
             metrics = dict(module.last_validation)
-            history.append(metrics)
             improved = metrics["val_pearson"] > best["val_pearson"]
+            test_pred = None
             if improved:
                 best["val_pearson"], best["epoch"] = metrics["val_pearson"], metrics["epoch"]
+                if test_loader is not None:
+                    test_pred = module.predict_loader(test_loader)
+                    if test_labels is not None:
+                        # scored for the record only: selection, early stopping and ranking never read it
+                        metrics["test_pearson"] = pearson(test_pred, test_labels)
+                        best["test_pearson"] = metrics["test_pearson"]
+            history.append(metrics)
             dev_pred = module.dev_predictions.copy()
 
             def writer(directory: Path) -> Path:
-                test_pred = module.predict_loader(test_loader) if test_loader is not None else None
                 return write_checkpoint(
                     directory, module, cfg.to_dict(), {**metrics}, data.dev, dev_pred, data.test, test_pred,
                     hf_config=module.hf_config,
@@ -275,6 +289,7 @@ def train(
     return TrainingResult(
         val_pearson=float(best["val_pearson"]) if history or resume else float("nan"),
         best_epoch=float(best["epoch"]),
+        test_pearson=float(best["test_pearson"]),
         epochs=float(history[-1]["epoch"]) if history else float(start_epoch),
         steps=int(steps),
         seconds=round(time.perf_counter() - started, 2),

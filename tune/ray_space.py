@@ -64,13 +64,15 @@ def make_search_alg(name: str, seed: int, max_concurrent: int, space: SearchSpac
 
 
 def make_scheduler(
-    name: str, *, search_alg: str, max_epochs: int, grace_period: int, reduction_factor: float,
+    name: str, *, search_alg: str, max_epochs: int, grace_period: float, reduction_factor: float,
     space: SearchSpace, seed: int,
 ):
     if name not in SCHEDULERS:
         raise ConfigError(f"--scheduler {name!r}: allowed values are {', '.join(SCHEDULERS)}")
     if search_alg == "bohb" and name != "hyperband":
         raise ConfigError("--search-alg bohb needs --scheduler hyperband (BOHB runs on HyperBand brackets)")
+    if grace_period <= 0:
+        raise ConfigError(f"--grace-period {grace_period} must be > 0 (epochs; fractions such as 0.25 allowed)")
     if grace_period > max_epochs:
         raise ConfigError(f"--grace-period {grace_period} must be <= --max-epochs {max_epochs}")
     if reduction_factor <= 1:

@@ -13,7 +13,8 @@ from trainables.config import TrialConfig
 from trainables.fileio import atomic_write_text
 
 HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
-                   "time_total_s", "global_step", "restored_epoch"]
+                   "time_total_s", "global_step", "restored_epoch", "test_pearson"]
+TEST_NOTE = "test_pearson: on the labelled test set at each trial's best validation; not used for selection"
 
 
 def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
@@ -35,11 +36,12 @@ def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
         if len(hist):
             best_i = hist["val_pearson"].astype(float).idxmax()
             best_val = float(hist.loc[best_i, "val_pearson"])
+            best_test = float(hist.loc[best_i, "test_pearson"])
             best_epoch = float(hist.loc[best_i, "epoch"])
             epochs_run = float(hist["epoch"].max())
             seconds = float(hist["time_total_s"].max())
         else:
-            best_val, best_epoch, epochs_run, seconds = math.nan, math.nan, 0.0, 0.0
+            best_val, best_test, best_epoch, epochs_run, seconds = math.nan, math.nan, math.nan, 0.0, 0.0
         status = "ERROR" if result.error is not None else "TERMINATED"
         try:
             knobs = TrialConfig.from_dict(config, source=f"trial {trial_id}").to_dict()
@@ -48,6 +50,7 @@ def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
         row = {
             "trial_id": trial_id,
             "val_pearson": best_val,
+            "test_pearson": best_test,
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
             "status": status,
@@ -79,6 +82,8 @@ def write_experiment_files(
         "num_trials": len(board),
         "best_trial_id": None if best is None else best["trial_id"],
         "best_val_pearson": None if best is None or pd.isna(best["val_pearson"]) else float(best["val_pearson"]),
+        "best_test_pearson": None if best is None or pd.isna(best["test_pearson"]) else float(best["test_pearson"]),
+        "test_note": TEST_NOTE,
         "best_config": None if best is None else {
             k.split("/", 1)[1]: _jsonable(v) for k, v in best.items() if k.startswith("config/")
         },
@@ -122,7 +127,9 @@ def format_top(board: pd.DataFrame, n: int = 10) -> str:
         return "(no trials)"
     knob_cols = [c for c in board.columns if c.startswith("config/")]
     varying = [c for c in knob_cols if board[c].astype(str).nunique() > 1]
-    cols = ["rank", "trial_id", "val_pearson", "best_epoch", "epochs_run", "status", *varying]
+    cols = ["rank", "trial_id", "val_pearson", "test_pearson", "best_epoch", "epochs_run", "status", *varying]
+    if board["test_pearson"].isna().all():
+        cols.remove("test_pearson")
     view = board[cols].head(n).copy()
     view.columns = [c.removeprefix("config/") for c in cols]
     return view.to_string(index=False, float_format=lambda x: f"{x:.4g}")

@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search-alg", default="optuna", choices=("random", "grid", "optuna", "bohb"))
     p.add_argument("--scheduler", default="asha", choices=("asha", "hyperband", "median", "pbt", "fifo"))
     p.add_argument("--max-epochs", type=int, default=None, help="epochs per trial at most (default: the space's)")
-    p.add_argument("--grace-period", type=int, default=None, help="epochs before a trial can be stopped")
+    p.add_argument("--grace-period", type=float, default=None,
+                   help="epochs before a trial can be stopped; fractions (e.g. 0.25) need val_checks_per_epoch >= 4")
     p.add_argument("--reduction-factor", type=float, default=None, help="ASHA/HyperBand reduction factor")
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions allowed, e.g. 0.25")
@@ -70,7 +71,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     pins = parse_overrides(args.overrides)
     sched = space.scheduler
     max_epochs = args.max_epochs or int(pins.get("max_epochs", sched.get("max_epochs", 3)))
-    grace = args.grace_period or int(sched.get("grace_period", 1))
+    grace = args.grace_period or float(sched.get("grace_period", 1))
     rf = args.reduction_factor or float(sched.get("reduction_factor", 3))
     # a grid is enumerated whole: num_samples repeats it, so one pass unless asked for more
     default_samples = 1 if args.search_alg == "grid" else int(sched.get("num_samples", 10))
@@ -114,13 +115,14 @@ def print_plan(p: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"  {k} ~ {d.kind}{list(d.args)}  (default {d.default})")
     print("to tokenize once before the trials (backbone, tokenizer, max_length):")
     for cfg in p["variants"]:
-        print(f"  {cfg.backbone}  tokenizer={cfg.tokenizer or '(backbone)'}  max_length={cfg.max_length}"
+        print(f"  {cfg.backbone}  tokenizer={cfg.tokenizer or '(backbone)'}  max_length={cfg.max_length}  "
+              f"{'sentences apart (bi-encoder)' if cfg.separate_sentences else 'pairs (cross-encoder)'}"
               f"{'  preprocess=' + ','.join(cfg.preprocess) if cfg.preprocess else ''}")
 
 
 def validate_data(p: dict[str, Any]) -> dict[str, Any]:
     """Read and validate every data file the space uses (no tokenizer needed): fails before Ray starts."""
-    from trainables.data import load_splits
+    from trainables.data import has_labels, load_splits
 
     cfg = p["variants"][0]
     splits = load_splits(cfg.train_path, cfg.dev_path, cfg.test_path, cfg.data_format)
@@ -130,6 +132,7 @@ def validate_data(p: dict[str, Any]) -> dict[str, Any]:
         "test_rows": None if splits.test is None else len(splits.test),
         "dev_ids": splits.dev["id"].tolist(),
         "test_ids": None if splits.test is None else splits.test["id"].tolist(),
+        "test_labelled": has_labels(splits.test),
     }
 
 
@@ -169,16 +172,27 @@ def check_storage_for_cluster(storage: str, alive_nodes: int, asserted_shared: b
 
 
 # --- run -------------------------------------------------------------------------------------------
-def pretokenize(p: dict[str, Any]) -> None:
-    """Fill the token cache for every backbone variant on the driver, so trials only load arrays."""
+def pretokenize(p: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """Fill the token cache for every backbone variant on the driver, so trials only load arrays; return the
+    no-training reference scores per backbone (trainables/baselines.py), computed once and cached."""
+    from trainables.baselines import compute_baselines
     from trainables.training import prepare_data
 
+    baselines: dict[str, dict[str, dict[str, float]]] = {}
     for cfg in p["variants"]:
         t0 = time.perf_counter()
         data = prepare_data(cfg)
         state = "cached" if data.cache_misses == 0 else "tokenized"
         print(f"[sts-tune] {state} {cfg.tokenizer or cfg.backbone} (max_length {cfg.max_length}) in "
               f"{time.perf_counter() - t0:.1f}s", flush=True)
+        if cfg.num_folds or cfg.backbone in baselines:
+            continue  # fold dev sets differ per trial: no single reference score
+        t0 = time.perf_counter()
+        baselines[cfg.backbone] = compute_baselines(cfg, data.dev, data.test)
+        print(f"[sts-tune] reference scores for {Path(cfg.backbone).name} in {time.perf_counter() - t0:.1f}s: "
+              + "; ".join(f"{k} " + ", ".join(f"{s} {v:.3f}" for s, v in d.items())
+                          for k, d in baselines[cfg.backbone].items()), flush=True)
+    return baselines
 
 
 def _runtime_env() -> dict[str, Any]:
@@ -204,7 +218,8 @@ def make_trainable(args: argparse.Namespace):
     return tune.with_resources(train_sts, {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial})
 
 
-def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], trainable=None):
+def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], trainable=None,
+        baselines: dict[str, Any] | None = None):
     import ray
     from ray import tune
 
@@ -276,18 +291,33 @@ def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], 
         board, summary = write_experiment_files(
             exp, results, space=space.name, wall_seconds=time.perf_counter() - started,
             max_epochs=p["max_epochs"],
-            extra={"search_alg": args.search_alg, "scheduler": args.scheduler, "num_samples": p["num_samples"]},
+            extra={"search_alg": args.search_alg, "scheduler": args.scheduler, "num_samples": p["num_samples"],
+                   "baselines": baselines or {}},
         )
-        print("\nTop trials (val_pearson, best over every validation):")
+        print("\nTop trials (val_pearson, best over every validation; test_pearson is never used to select):")
         print(format_top(board, 10))
         print(f"\nbest val_pearson {summary['best_val_pearson']} (trial {summary['best_trial_id']}); "
               f"{summary['total_epochs']:g} epochs consumed by {summary['num_trials']} trials; "
               f"{summary['wall_seconds']:.0f}s")
+        print_against_baselines(summary, baselines or {})
         print(f"wrote {exp}/leaderboard.csv, summary.json, history.csv")
         return results, board, summary
     finally:
         if owns_ray:
             ray.shutdown()
+
+
+def print_against_baselines(summary: dict[str, Any], baselines: dict[str, Any]) -> None:
+    """Say how far the best trial is above the no-training reference scores (or that it is below)."""
+    from trainables.baselines import compare_line
+
+    best_cfg = summary.get("best_config") or {}
+    refs = baselines.get(best_cfg.get("backbone", ""), next(iter(baselines.values()), {}))
+    if summary.get("best_val_pearson") is None or not refs:
+        return
+    print(compare_line("best trial", summary["best_val_pearson"], refs, "dev"))
+    if summary.get("best_test_pearson") is not None:
+        print(compare_line("best trial", summary["best_test_pearson"], refs, "test") + "  (test: not used to select)")
 
 
 def _write_data_json(exp: str, info: dict[str, Any]) -> None:
@@ -316,12 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         print_plan(p, args)
         print(f"data        train {data_info['train_rows']} rows ({data_info['train_path']}), dev "
               f"{data_info['dev_rows']} rows ({data_info['dev_path']})"
-              + (f", test {data_info['test_rows']} rows" if data_info["test_rows"] else ", no test file"))
+              + (f", test {data_info['test_rows']} rows" if data_info["test_rows"] else ", no test file")
+              + (" (labelled: scored, never used to select)" if data_info.get("test_labelled") else ""))
         if args.dry_run:
             print("dry run: nothing started")
             return 0
-        pretokenize(p)
-        run(args, p, data_info)
+        baselines = pretokenize(p)
+        run(args, p, data_info, baselines=baselines)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
