@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainables.metrics import rank
+
 LEADERBOARD = "leaderboard.csv"
 DEV_FILE = "dev_predictions.csv"
 TEST_FILE = "test_predictions.csv"
@@ -140,9 +142,7 @@ def read_leaderboard(experiment: Path) -> pd.DataFrame:
         raise ExperimentError(f"{path} lists trial {repeated.iloc[0]} more than once")
     board["val_pearson"] = pd.to_numeric(board["val_pearson"], errors="coerce")
     board["checkpoint"] = board["checkpoint"].str.strip()
-    return board.sort_values("val_pearson", ascending=False, na_position="last", kind="stable").reset_index(
-        drop=True
-    )
+    return rank(board)
 
 
 def load_experiment(experiment: str | Path, top_k: int = 20) -> LoadedExperiment:

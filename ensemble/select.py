@@ -27,8 +27,9 @@ from ensemble.buckets import BucketRow, bucket_table, format_tables, table_dicts
 from ensemble.experiment import Library, load_experiment
 from ensemble.honest import HeldOut, holdout_estimate, method_rng
 from ensemble.methods import METHOD_NAMES, greedy_selection, make_method, random_search
-from ensemble.metrics import member_pearsons, nan_to_worst, pearson
+from ensemble.metrics import member_pearsons, nan_to_worst
 from ensemble.outputs import csv_text, dumps_json, write_files_atomically
+from trainables.metrics import pearson
 
 LABEL_RANGE = (0.0, 5.0)
 SUBMISSION = "submission.csv"

@@ -12,7 +12,8 @@ from ensemble.methods import (
     single_best,
     weighted_vote,
 )
-from ensemble.metrics import member_pearsons, pearson
+from ensemble.metrics import member_pearsons
+from trainables.metrics import pearson
 
 
 def library(k: int = 8, n: int = 200, seed: int = 0, noise: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

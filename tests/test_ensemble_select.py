@@ -11,7 +11,7 @@ import pytest
 from ensemble_synth import make_experiment
 
 from ensemble import select
-from ensemble.metrics import pearson
+from trainables.metrics import pearson
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from trainables.config import TrialConfig
 from trainables.losses import make_loss, rdrop_loss, smart_loss
-from trainables.metrics import pearson
+from trainables.metrics import METRIC, pearson
 from trainables.optim import make_optimizer, make_scheduler
 
 _HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "hidden_dropout", "dropout")
@@ -185,18 +185,22 @@ class STSRegressor(pl.LightningModule):
             raise RuntimeError("STSRegressor.dev_labels must be set before validation")
         y = self.dev_labels
         r = pearson(ordered, y)
+        if math.isnan(r):
+            # A collapsed model (one value for every pair) has no Pearson. Schedulers need a number: ASHA's
+            # `score < cutoff` is False for NaN, so such a trial would never be stopped. 0.0 = no linear relation.
+            r = 0.0
         val_loss = float(self.loss_fn(torch.tensor(ordered, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)))
         train_loss = self._loss_sum / self._loss_count if self._loss_count else float("nan")
         self._loss_sum, self._loss_count = 0.0, 0
         self.last_validation = {
-            "val_pearson": r,
+            METRIC: r,
             "val_loss": val_loss,
             "train_loss": train_loss,
             "epoch": self.epoch_progress(),
             "global_step": int(self.start_step + self.trainer.global_step),
             "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else 0.0,
         }
-        self.log("val_pearson", r, prog_bar=True)
+        self.log(METRIC, r, prog_bar=True)
         self.log("val_loss", val_loss, prog_bar=True)
 
     def epoch_progress(self) -> float:

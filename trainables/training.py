@@ -21,6 +21,7 @@ import pandas as pd
 from trainables.batching import make_loader, pad_fraction, shard_loader
 from trainables.config import TrialConfig
 from trainables.data import kfold_indices, load_splits
+from trainables.metrics import METRIC, is_better
 from trainables.tokens import EncodedSplit, TokenCache
 
 log = logging.getLogger("sts_tune")
@@ -206,7 +207,7 @@ def train(
     model.dev_labels = dev_labels
 
     history: list[dict[str, float]] = []
-    best = {"val_pearson": resume.best_val_pearson if resume else -math.inf, "epoch": resume.epoch if resume else 0.0}
+    best = {METRIC: resume.best_val_pearson if resume else None, "epoch": resume.epoch if resume else 0.0}
 
     class _Validation(pl.Callback):
         def on_validation_end(self, trainer: pl.Trainer, module: STSRegressor) -> None:
@@ -214,9 +215,9 @@ def train(
                 return
             metrics = dict(module.last_validation)
             history.append(metrics)
-            improved = metrics["val_pearson"] > best["val_pearson"]
+            improved = is_better(metrics[METRIC], best[METRIC])
             if improved:
-                best["val_pearson"], best["epoch"] = metrics["val_pearson"], metrics["epoch"]
+                best[METRIC], best["epoch"] = metrics[METRIC], metrics["epoch"]
             dev_pred = module.dev_predictions.copy()
 
             def writer(directory: Path) -> Path:
@@ -273,7 +274,7 @@ def train(
     samples = sum(len(b) for b in epoch_batches) * max(remaining, 0)
     torch.set_grad_enabled(True)
     return TrainingResult(
-        val_pearson=float(best["val_pearson"]) if history or resume else float("nan"),
+        val_pearson=float(best[METRIC]) if best[METRIC] is not None else float("nan"),
         best_epoch=float(best["epoch"]),
         epochs=float(history[-1]["epoch"]) if history else float(start_epoch),
         steps=int(steps),

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from trainables.fileio import atomic_write_text
+from trainables.metrics import METRIC, best_position, rank
 from tune import report_plots as plots
 
 LEADERBOARD = "leaderboard.csv"
@@ -72,8 +73,7 @@ class Experiment:
 
     @property
     def best_index(self) -> int | None:
-        scores = self.board["val_pearson"].to_numpy(dtype=float)
-        return int(np.nanargmax(scores)) if np.isfinite(scores).any() else None
+        return best_position(self.board[METRIC].to_numpy(dtype=float))
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -116,9 +116,7 @@ def read_board(root: Path) -> pd.DataFrame:
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{path}: column {col} must be numeric ({exc})") from exc
     board["status"] = board["status"].fillna("").astype(str)
-    return board.sort_values("val_pearson", ascending=False, na_position="last", kind="stable").reset_index(
-        drop=True
-    )
+    return rank(board)
 
 
 def _max_epochs(board: pd.DataFrame) -> float:

@@ -20,6 +20,7 @@ from typing import Any
 
 from trainables.config import ConfigError, parse_overrides
 from trainables.data import DataError
+from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
 
@@ -238,7 +239,7 @@ def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], 
             checkpoint_config=tune.CheckpointConfig(
                 # PBT clones a donor's checkpoint some time after choosing it: pruning could delete it first
                 num_to_keep=None if args.scheduler == "pbt" else 1,
-                checkpoint_score_attribute="val_pearson", checkpoint_score_order="max",
+                checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
             ),
             callbacks=callbacks,
             verbose=args.verbose,
@@ -257,8 +258,8 @@ def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], 
                 trainable,
                 param_space=param_space(space, search_alg, p["fixed"], p["pins"]),
                 tune_config=tune.TuneConfig(
-                    metric="val_pearson",
-                    mode="max",
+                    metric=METRIC,
+                    mode=MODE,
                     search_alg=make_search_alg(search_alg, args.seed, args.max_concurrent, space),
                     scheduler=make_scheduler(
                         args.scheduler, search_alg=search_alg, max_epochs=p["max_epochs"],
