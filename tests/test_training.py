@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 
 from trainables.checkpoint import read_meta
-from trainables.training import Resume, prepare_data, train
+from trainables.pipeline import prepare_data
+from trainables.training import Resume, train
 
 
 class Recorder:
