@@ -1,4 +1,4 @@
-"""The cross-encoder regressor: any HF backbone, a pooling head, and its Lightning training logic."""
+"""The cross-encoder regressor: any HF backbone, a pooling head (trainables/heads.py), its Lightning training logic."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from trainables.config import TrialConfig
-from trainables.losses import make_loss, rdrop_loss, smart_loss
+from trainables.heads import RegressionHead
+from trainables.losses import loss_from_config, rdrop_loss, smart_loss
 from trainables.metrics import METRIC, pearson
 from trainables.optim import make_optimizer, make_scheduler
 
@@ -53,34 +54,6 @@ def build_backbone(cfg: TrialConfig, hf_config=None, *, pretrained: bool | None 
         return make()
 
 
-class RegressionHead(nn.Module):
-    """Pool the token states, then dropout -> dense -> tanh -> dropout -> linear to one score."""
-
-    def __init__(self, kind: str, hidden: int, dropout: float) -> None:
-        super().__init__()
-        self.kind = kind
-        width = 2 * hidden if kind == "cls_sep_concat" else hidden
-        self.net = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(width, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, 1)
-        )
-
-    def pool(self, h: torch.Tensor, mask: torch.Tensor, sep_index: torch.Tensor) -> torch.Tensor:
-        if self.kind == "cls":
-            return h[:, 0]
-        if self.kind == "mean":
-            m = mask.unsqueeze(-1).to(h.dtype)
-            return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
-        sep = h[torch.arange(h.size(0), device=h.device), sep_index]
-        if self.kind == "cls_sep_concat":
-            return torch.cat([h[:, 0], sep], dim=-1)
-        if self.kind == "cls_sep_add":
-            return h[:, 0] + sep
-        raise ValueError(f"head={self.kind!r}: allowed values are cls, cls_sep_concat, cls_sep_add, mean")
-
-    def forward(self, h: torch.Tensor, mask: torch.Tensor, sep_index: torch.Tensor) -> torch.Tensor:
-        return self.net(self.pool(h, mask, sep_index)).squeeze(-1)
-
-
 class STSRegressor(pl.LightningModule):
     """Cross-encoder trained on pairs; validation Pearson over the whole dev set at every validation."""
 
@@ -105,7 +78,7 @@ class STSRegressor(pl.LightningModule):
         self.backbone.train()
         self.hf_config = self.backbone.config
         self.head = RegressionHead(cfg.head, self.hf_config.hidden_size, cfg.head_dropout)
-        self.loss_fn = make_loss(cfg.loss, huber_delta=cfg.huber_delta, smooth_l1_beta=cfg.smooth_l1_beta)
+        self.loss_fn = loss_from_config(cfg)
         self.dev_labels: np.ndarray | None = None
         self.dev_predictions: np.ndarray | None = None
         self.last_validation: dict[str, float] = {}
