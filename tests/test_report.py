@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from ensemble_synth import make_experiment
 
-from ensemble import select
+from ensemble import select_cli
 from tune import report
 from tune.report_plots import classify_knob
 
@@ -68,7 +68,7 @@ def make_search(root: Path, *, ensemble: bool = False, history: bool = True) -> 
     (root / "summary.json").write_text(json.dumps(summary, default=lambda v: v.item()))
     if ensemble:
         argv = ["--experiment", str(root), "--holdout-repeats", "5", "--trials", "50", "--ensemble-size", "5"]
-        assert select.main(argv) == 0
+        assert select_cli.main(argv) == 0
     return root
 
 
