@@ -16,7 +16,7 @@ from ensemble_synth import make_experiment
 
 from ensemble import select_cli
 from tune import report
-from tune.report_plots import classify_knob
+from tune.reporting.plots import classify_knob
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_SECTIONS = ("summary", "leaderboard", "learning-curves", "rungs", "hyperparameters", "parallel-coordinates",
