@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 from _common import run_logged
 
+from trainables.pipeline import prepare_data
 from trainables.space import load_space
-from trainables.training import prepare_data
 
 
 def run_search(args: argparse.Namespace, scheduler: str, storage: Path, env: dict[str, str]) -> dict:

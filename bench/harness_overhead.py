@@ -28,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 from _common import run_logged
 
+from trainables.pipeline import prepare_data
 from trainables.space import load_space
-from trainables.training import prepare_data
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from trainables.config import TrialConfig
 from trainables.model import STSRegressor
 from trainables.optim import make_optimizer
 from trainables.paths import PROJECT_ROOT
-from trainables.training import prepare_data
+from trainables.pipeline import prepare_data
 
 
 def bench_backbone(tmp: Path) -> str:

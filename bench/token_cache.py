@@ -25,8 +25,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch
 
+from trainables.pipeline import prepare_data
 from trainables.space import load_space
-from trainables.training import prepare_data
 
 
 def timed_prepare(space: str, cache_dir: Path) -> tuple[float, int, int, int]:

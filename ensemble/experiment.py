@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainables.metrics import METRIC, rank
+
 LEADERBOARD = "leaderboard.csv"
 DEV_FILE = "dev_predictions.csv"
 TEST_FILE = "test_predictions.csv"
@@ -124,25 +126,38 @@ def _align(
     return frame.set_index("id").loc[ref_ids].reset_index()
 
 
-def read_leaderboard(experiment: Path) -> pd.DataFrame:
-    """The leaderboard sorted by val_pearson (desc, NaN last), with `checkpoint` resolved to a path or ''."""
+def read_leaderboard(
+    experiment: Path, required: tuple[str, ...] = ("trial_id", METRIC, "checkpoint"), *, infer_types: bool = False
+) -> pd.DataFrame:
+    """The leaderboard ranked best first (trainables.metrics.rank: NaN last), the one reader of leaderboard.csv.
+
+    By default every cell is text (ids such as "NA" stay ids) and `checkpoint` is stripped to a path or '';
+    `infer_types=True` lets pandas type the other columns (the report plots the config/* knobs).
+    """
     path = experiment / LEADERBOARD
     if not path.is_file():
         raise ExperimentError(
-            f"{path} not found: is {experiment} an experiment directory written by tune/search.py?"
+            f"{path} not found: is {experiment} an experiment directory written by tune/search.py "
+            "(docs/experiment-format.md)?"
         )
-    board = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in ("trial_id", "val_pearson", "checkpoint") if c not in board.columns]
+    try:
+        if infer_types:
+            # Ray's trial ids are hex ("1e5a3b00" would otherwise become a float): always text.
+            board = pd.read_csv(path, dtype={"trial_id": str})
+        else:
+            board = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ExperimentError(f"{path}: not a readable CSV ({exc})") from exc
+    missing = [c for c in required if c not in board.columns]
     if missing:
-        raise ExperimentError(f"{path} lacks column(s) {', '.join(missing)}")
+        raise ExperimentError(f"{path} lacks column(s) {', '.join(missing)} (docs/experiment-format.md)")
     repeated = board["trial_id"][board["trial_id"].duplicated()]
     if not repeated.empty:
         raise ExperimentError(f"{path} lists trial {repeated.iloc[0]} more than once")
-    board["val_pearson"] = pd.to_numeric(board["val_pearson"], errors="coerce")
-    board["checkpoint"] = board["checkpoint"].str.strip()
-    return board.sort_values("val_pearson", ascending=False, na_position="last", kind="stable").reset_index(
-        drop=True
-    )
+    board[METRIC] = pd.to_numeric(board[METRIC], errors="coerce")
+    if "checkpoint" in board.columns and not infer_types:
+        board["checkpoint"] = board["checkpoint"].str.strip()
+    return rank(board)
 
 
 def load_experiment(experiment: str | Path, top_k: int = 20) -> LoadedExperiment:

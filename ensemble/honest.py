@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ensemble.methods import Method
-from ensemble.metrics import pearson
+from trainables.metrics import pearson
 
 MIN_HALF = 3  # Pearson on fewer rows is meaningless
 

@@ -2,7 +2,11 @@
 
 Every method reduces to a pure function `(preds[K, n], labels[n], rng) -> weights[K]` (see `make_method`), so
 the honest estimate runs the very same code on dev halves that picks the final ensemble on the full dev set.
-The detailed functions (`random_search`, `greedy_selection`) also return their selection curve for the report.
+
+Methods are registered in `METHODS` (name -> builder of that pure function, with its knobs read from the
+selection settings) with a `simplicity` rank: exact held-out ties go to the simpler method. A method may also
+register `detailed`, its run on the full dev set that returns a `Picked` with its selection curve for the
+report (`random_search`, `greedy_selection`). Adding a method is one `@METHODS.register(...)`.
 """
 
 from __future__ import annotations
@@ -10,15 +14,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 
 from ensemble.metrics import GramStats, member_pearsons, nan_to_worst
+from trainables.registry import Registry
 
 Method = Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
 
-METHOD_NAMES: tuple[str, ...] = ("random", "greedy", "weighted", "mean", "single")
+METHODS = Registry("method", "ensemble.methods", required_meta=("simplicity",))
+
+
+@dataclass(frozen=True)
+class Picked:
+    """A method's choice on the full dev set; `curve` (JSON-ready) is drawn by the report."""
+
+    weights: np.ndarray
+    curve: dict[str, object] | None = None
+    seconds: float = 0.0
 
 
 def _check(preds: np.ndarray, labels: np.ndarray) -> None:
@@ -199,32 +212,76 @@ def single_best(preds: np.ndarray, labels: np.ndarray, rng: np.random.Generator 
     return w
 
 
-def _random_weights(
-    preds: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, trials: int
-) -> np.ndarray:
-    return random_search(preds, labels, rng, trials=trials).weights
+# --- the registry: builders (knobs from the selection settings) -> pure methods --------------------------
+def _random_detailed(
+    preds: np.ndarray, labels: np.ndarray, rng: np.random.Generator, trial_ids: Sequence[str], *, trials: int
+) -> Picked:
+    result = random_search(preds, labels, rng, trials=trials)
+    points = [{"trial": t, "dev_pearson": s} for t, s in result.curve]
+    curve = {"kind": "best_so_far_by_trial", "trials": result.trials, "points": points}
+    return Picked(result.weights, curve, result.seconds)
 
 
-def _greedy_weights(
-    preds: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, size: int
-) -> np.ndarray:
-    return greedy_selection(preds, labels, rng, size=size).weights
+def _greedy_detailed(
+    preds: np.ndarray, labels: np.ndarray, rng: np.random.Generator, trial_ids: Sequence[str], *, ensemble_size: int
+) -> Picked:
+    greedy = greedy_selection(preds, labels, rng, size=ensemble_size)
+    curve = {
+        "kind": "greedy_steps",
+        "init_size": greedy.init_size,
+        "best_step": greedy.best_step,
+        "steps": [
+            {"step": s.step, "trial_id": trial_ids[s.member], "dev_pearson": s.score} for s in greedy.curve
+        ],
+    }
+    return Picked(greedy.weights, curve, greedy.seconds)
+
+
+def _at_least_one(flag: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{flag} must be >= 1, got {value}")
+
+
+@METHODS.register("random", knobs=("trials",), simplicity=4, detailed=_random_detailed)
+def _random(*, trials: int = 1000) -> Method:
+    _at_least_one("--trials", trials)
+    return lambda preds, labels, rng: random_search(preds, labels, rng, trials=trials).weights
+
+
+@METHODS.register("greedy", knobs=("ensemble_size",), simplicity=3, detailed=_greedy_detailed)
+def _greedy(*, ensemble_size: int = 25) -> Method:
+    _at_least_one("--ensemble-size", ensemble_size)
+    return lambda preds, labels, rng: greedy_selection(preds, labels, rng, size=ensemble_size).weights
+
+
+@METHODS.register("weighted", simplicity=2)
+def _weighted() -> Method:
+    return weighted_vote
+
+
+@METHODS.register("mean", simplicity=1)
+def _mean() -> Method:
+    return mean_vote
+
+
+@METHODS.register("single", simplicity=0)
+def _single() -> Method:
+    return single_best
 
 
 def make_method(name: str, *, trials: int = 1000, ensemble_size: int = 25) -> Method:
-    """The pure selection function for a method name."""
-    if name == "random":
-        if trials < 1:
-            raise ValueError(f"--trials must be >= 1, got {trials}")
-        return partial(_random_weights, trials=trials)
-    if name == "greedy":
-        if ensemble_size < 1:
-            raise ValueError(f"--ensemble-size must be >= 1, got {ensemble_size}")
-        return partial(_greedy_weights, size=ensemble_size)
-    if name == "weighted":
-        return weighted_vote
-    if name == "mean":
-        return mean_vote
-    if name == "single":
-        return single_best
-    raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_NAMES)}")
+    """The pure selection function registered as `name`, with these knobs where it takes them."""
+    return METHODS.build(name, {"trials": trials, "ensemble_size": ensemble_size})
+
+
+def pick_full(
+    name: str, preds: np.ndarray, labels: np.ndarray, rng: np.random.Generator, trial_ids: Sequence[str],
+    *, trials: int = 1000, ensemble_size: int = 25,
+) -> Picked:
+    """Run method `name` on the full dev set: its detailed form (with a curve) when it registered one."""
+    entry = METHODS.get(name)
+    knobs = entry.knob_values({"trials": trials, "ensemble_size": ensemble_size})
+    detailed = entry.meta.get("detailed")
+    if detailed is not None:
+        return detailed(preds, labels, rng, trial_ids, **knobs)
+    return Picked(entry.build(**knobs)(preds, labels, rng))

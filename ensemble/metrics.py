@@ -1,4 +1,4 @@
-"""Pearson correlation for single predictions and, via a Gram matrix, for many weighted ensembles at once.
+"""Pearson correlation of many weighted ensembles at once, via a Gram matrix (one vector: trainables.metrics).
 
 The Gram form is what makes subset search cheap: for members P (K x n, centred per row) and centred labels y,
 the Pearson of any weighted mean w @ P is (w . b) / (sqrt(w^T G w) * |y|) with b = P y and G = P P^T.
@@ -10,22 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-
-def pearson(prediction: np.ndarray, labels: np.ndarray) -> float:
-    """Pearson r of one prediction vector; NaN when either side is constant (a collapsed model)."""
-    p = np.asarray(prediction, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    if p.shape != y.shape or p.ndim != 1:
-        raise ValueError(f"pearson: prediction shape {p.shape} does not match labels shape {y.shape}")
-    if p.size < 2:
-        return float("nan")
-    pc = p - p.mean()
-    yc = y - y.mean()
-    denom = np.sqrt(pc @ pc) * np.sqrt(yc @ yc)
-    if denom == 0.0:
-        return float("nan")
-    return float((pc @ yc) / denom)
 
 
 def member_pearsons(preds: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -9,26 +9,19 @@ writes `id,target` atomically. torch is imported only here, and only when a memb
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# `python ensemble/predict.py` puts ensemble/ first on sys.path, where ensemble/select.py would shadow the
-# standard library's `select` module (pandas -> pyarrow -> socket -> selectors imports it): drop that entry.
-if __name__ == "__main__":
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse
 import json
 import math
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ensemble.outputs import csv_text, write_file_atomically
-from ensemble.select import postprocess
-
-FORMATS = ("auto", "competition", "klue_json", "klue_csv", "korsts")
+from ensemble.selection import add_round_argument, postprocess
+from trainables.registry import DATA_FORMATS
 
 
 @dataclass(frozen=True)
@@ -118,15 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         "--input", required=True, type=Path, help="CSV (id,source,sentence_1,sentence_2[,...])"
     )
     parser.add_argument("--output", required=True, type=Path, help="where to write id,target")
-    parser.add_argument("--format", default="auto", choices=FORMATS, help="input format (auto-detected)")
     parser.add_argument(
-        "--round",
-        type=int,
-        default=None,
-        dest="decimals",
-        metavar="DECIMALS",
-        help="round to this many decimals (default: as in ensemble.json)",
+        "--format", default="auto", choices=["auto", *DATA_FORMATS.names()], help="input format (auto-detected)"
     )
+    add_round_argument(parser, "round to this many decimals (default: as in ensemble.json)")
     parser.add_argument(
         "--batch-size",
         type=int,

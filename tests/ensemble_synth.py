@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ensemble.metrics import pearson
+from trainables.metrics import pearson
 
 LEADERBOARD_COLUMNS = [
     "rank",

@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trainables.augment import VALID_AUGMENTATIONS, AugmentReport, augment_train, label_histogram
+from trainables.augment import AugmentReport, augment_train, label_histogram
+from trainables.registry import AUGMENTATIONS
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def test_back_translation_unknown_id_is_an_error(train: pd.DataFrame, tmp_path: 
         augment_train(train, "back_translation", seed=0)
 
 
-@pytest.mark.parametrize("method", VALID_AUGMENTATIONS)
+@pytest.mark.parametrize("method", AUGMENTATIONS.names())
 def test_input_table_not_mutated(train: pd.DataFrame, method: str, tmp_path: Path) -> None:
     para = tmp_path / "bt.csv"
     para.write_text("id,sentence_1,sentence_2\nt0,가,나\n", encoding="utf-8")
@@ -141,7 +142,7 @@ def test_input_table_not_mutated(train: pd.DataFrame, method: str, tmp_path: Pat
 def test_unknown_method_lists_valid_ones(train: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="unknown augmentation 'mixup'") as exc:
         augment_train(train, "mixup", seed=0)
-    for name in VALID_AUGMENTATIONS:
+    for name in AUGMENTATIONS.names():
         assert name in str(exc.value)
 
 

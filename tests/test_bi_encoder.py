@@ -9,8 +9,9 @@ import torch
 
 from trainables.batching import PairCollator, make_loader, pad_fraction
 from trainables.data import read_table
+from trainables.heads import BiCosineHead
 from trainables.inference import load_checkpoint
-from trainables.model import BiCosineHead, STSRegressor
+from trainables.model import STSRegressor
 from trainables.tokens import EncodedSplit, TokenCache, cache_key, encode_table, load_tokenizer
 from trainables.training import prepare_data, train
 

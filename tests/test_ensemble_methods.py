@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ensemble.methods import (
-    METHOD_NAMES,
+    METHODS,
     greedy_selection,
     make_method,
     mean_vote,
@@ -12,7 +12,8 @@ from ensemble.methods import (
     single_best,
     weighted_vote,
 )
-from ensemble.metrics import member_pearsons, pearson
+from ensemble.metrics import member_pearsons
+from trainables.metrics import pearson
 
 
 def library(k: int = 8, n: int = 200, seed: int = 0, noise: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +113,7 @@ def test_mean_and_single() -> None:
     assert single.sum() == 1.0 and single[int(np.argmax(member_pearsons(preds, y)))] == 1.0
 
 
-@pytest.mark.parametrize("name", METHOD_NAMES)
+@pytest.mark.parametrize("name", METHODS.names())
 def test_every_method_is_a_pure_weights_function(name: str) -> None:
     preds, y = library()
     method = make_method(name, trials=100, ensemble_size=10)
@@ -123,5 +124,5 @@ def test_every_method_is_a_pure_weights_function(name: str) -> None:
 
 
 def test_make_method_rejects_unknown_name() -> None:
-    with pytest.raises(ValueError, match="unknown method 'bagging'"):
+    with pytest.raises(ValueError, match="method='bagging': allowed values are random, greedy"):
         make_method("bagging")

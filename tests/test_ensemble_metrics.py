@@ -3,23 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ensemble.metrics import GramStats, member_pearsons, nan_to_worst, pearson
-
-
-def test_pearson_matches_numpy() -> None:
-    rng = np.random.default_rng(0)
-    y = rng.normal(size=50)
-    p = y + rng.normal(size=50)
-    assert pearson(p, y) == pytest.approx(np.corrcoef(p, y)[0, 1], abs=1e-12)
-
-
-def test_pearson_of_constant_prediction_is_nan() -> None:
-    assert np.isnan(pearson(np.full(5, 2.0), np.arange(5.0)))
-
-
-def test_pearson_rejects_mismatched_shapes() -> None:
-    with pytest.raises(ValueError, match="does not match"):
-        pearson(np.ones(3), np.ones(4))
+from ensemble.metrics import GramStats, member_pearsons, nan_to_worst
+from trainables.metrics import pearson
 
 
 def test_gram_score_equals_direct_pearson_of_weighted_means() -> None:

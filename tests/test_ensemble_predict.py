@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from ensemble_synth import make_experiment
 
-from ensemble import predict, select
+from ensemble import predict, select_cli
 
 
 def write_spec(path: Path, members: list[dict], rounding: int | None = None) -> Path:
@@ -23,7 +23,7 @@ def write_spec(path: Path, members: list[dict], rounding: int | None = None) -> 
 def test_reads_what_select_writes(tmp_path: Path) -> None:
     synth = make_experiment(tmp_path / "exp", members=4)
     assert (
-        select.main(
+        select_cli.main(
             ["--experiment", str(synth.root), "--method", "greedy", "--round", "1", "--holdout-repeats", "2"]
         )
         == 0
@@ -74,7 +74,6 @@ def test_cli_reports_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_missing_member_checkpoint_is_named_before_loading(tmp_path: Path) -> None:
-    pytest.importorskip("trainables.inference")
     import pandas as pd
 
     spec = predict.read_ensemble(
@@ -117,7 +116,6 @@ def _competition_files(root: Path) -> tuple[Path, Path, Path]:
 
 def test_predict_reproduces_the_selected_ensemble(tmp_path: Path) -> None:
     """Two tiny trained checkpoints -> select.py -> predict.py on the test file == submission.csv."""
-    pytest.importorskip("trainables.inference")
     import numpy as np
     import pandas as pd
 
@@ -153,7 +151,7 @@ def test_predict_reproduces_the_selected_ensemble(tmp_path: Path) -> None:
         )
     pd.DataFrame(rows).to_csv(exp / "leaderboard.csv", index=False)
 
-    assert select.main(["--experiment", str(exp), "--method", "mean", "--holdout-repeats", "2"]) == 0
+    assert select_cli.main(["--experiment", str(exp), "--method", "mean", "--holdout-repeats", "2"]) == 0
     predicted = tmp_path / "preds.csv"
     argv = [
         "--ensemble",

@@ -10,7 +10,8 @@ import pytorch_lightning as pl
 import torch
 
 from trainables.model import STSRegressor
-from trainables.training import prepare_data, train
+from trainables.pipeline import prepare_data
+from trainables.training import train
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from trainables import preprocess
+from trainables import preprocess, textsteps
 from trainables.preprocess import (
-    VALID_STEPS,
     pipeline_key,
     preprocess_table,
     validate_steps,
 )
+from trainables.registry import PREPROCESS_STEPS
 
 SCRIPT = Path(preprocess.__file__)
 BASIC = ["emoji", "jamo_runs", "repeats", "spacing"]
@@ -61,13 +61,13 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 @pytest.fixture(scope="module")
 def real_kiwi() -> object:
-    return preprocess._kiwi()
+    return textsteps._kiwi()
 
 
 @pytest.fixture
 def counting_kiwi(real_kiwi: object, monkeypatch: pytest.MonkeyPatch) -> CountingKiwi:
     counter = CountingKiwi(real_kiwi)
-    monkeypatch.setattr(preprocess, "_kiwi", lambda: counter)
+    monkeypatch.setattr(textsteps, "_kiwi", lambda: counter)
     return counter
 
 
@@ -86,13 +86,13 @@ def test_expected_examples(tmp_path: Path, counting_kiwi: CountingKiwi) -> None:
 
 
 def test_single_steps() -> None:
-    assert preprocess.pad_jamo_runs("맞았ㅋㅋ진짜") == "맞았 ㅋㅋ 진짜"
-    assert preprocess.pad_jamo_runs("ㅋㅋ 좋아") == "ㅋㅋ 좋아"
-    assert preprocess.collapse_repeats("ㅋㅋㅋㅋㅋ 좋아!!!!") == "ㅋㅋ 좋아!!"
-    assert preprocess.collapse_repeats("ㅎㅋㅎㅋㅎㅋ") == "ㅎㅋㅎㅋ"
-    assert preprocess.collapse_repeats("100000원 1111") == "100000원 1111"
-    assert preprocess.normalize_whitespace("  a \t b\n") == "a b"
-    assert preprocess.remove_emoji(["좋아요😀👍"]) == ["좋아요"]
+    assert textsteps.pad_jamo_runs("맞았ㅋㅋ진짜") == "맞았 ㅋㅋ 진짜"
+    assert textsteps.pad_jamo_runs("ㅋㅋ 좋아") == "ㅋㅋ 좋아"
+    assert textsteps.collapse_repeats("ㅋㅋㅋㅋㅋ 좋아!!!!") == "ㅋㅋ 좋아!!"
+    assert textsteps.collapse_repeats("ㅎㅋㅎㅋㅎㅋ") == "ㅎㅋㅎㅋ"
+    assert textsteps.collapse_repeats("100000원 1111") == "100000원 1111"
+    assert textsteps.normalize_whitespace("  a \t b\n") == "a b"
+    assert textsteps.remove_emoji(["좋아요😀👍"]) == ["좋아요"]
 
 
 def test_empty_steps_return_table_unchanged(tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_cache_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_unknown_step_lists_valid_ones() -> None:
     with pytest.raises(ValueError, match="spaceing") as exc:
         validate_steps(["emoji", "spaceing"])
-    for name in VALID_STEPS:
+    for name in PREPROCESS_STEPS.names():
         assert name in str(exc.value)
     with pytest.raises(ValueError, match="valid steps"):
         preprocess_table(_table(["x"]), ["nope"])
@@ -219,7 +219,7 @@ def test_emoticons_without_soynlp_says_how_to_install(monkeypatch: pytest.Monkey
 
 def test_emoticons_with_soynlp(tmp_path: Path) -> None:
     pytest.importorskip("soynlp")
-    out = preprocess.soynlp_emoticons(["맞았ㅋㅋ", "ㅋㅋ맞았", "100000원 입금 ㅋㅋㅋㅋ", "앜ㅋㅋㅋ"])
+    out = textsteps.soynlp_emoticons(["맞았ㅋㅋ", "ㅋㅋ맞았", "100000원 입금 ㅋㅋㅋㅋ", "앜ㅋㅋㅋ"])
     assert "맞았" in out[0] and "맞았" in out[1]
     assert out[2] == "100000원 입금 ㅋㅋ"
     assert out[3] == "아ㅋㅋ"  # what soynlp is for still works

@@ -49,7 +49,7 @@ def test_pretrained_e5_fine_tunes_as_a_local_directory_backbone(small_data, tmp_
     # (a random init of this size stays near 0 with this budget)
     assert result.val_pearson > 0.3, result.val_pearson
     from trainables.inference import load_checkpoint
-    from trainables.training import prepare_data
+    from trainables.pipeline import prepare_data
 
     pred = load_checkpoint(saved[-1]).predict(prepare_data(cfg).dev.head(8))
     assert pred.shape == (8,)

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from ensemble_synth import make_experiment
 
-from ensemble import select
+from ensemble import select_cli
 from tune import report
-from tune.report_plots import classify_knob
+from tune.reporting.plots import classify_knob
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_SECTIONS = ("summary", "leaderboard", "learning-curves", "rungs", "hyperparameters", "parallel-coordinates",
@@ -68,7 +68,7 @@ def make_search(root: Path, *, ensemble: bool = False, history: bool = True) -> 
     (root / "summary.json").write_text(json.dumps(summary, default=lambda v: v.item()))
     if ensemble:
         argv = ["--experiment", str(root), "--holdout-repeats", "5", "--trials", "50", "--ensemble-size", "5"]
-        assert select.main(argv) == 0
+        assert select_cli.main(argv) == 0
     return root
 
 

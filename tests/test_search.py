@@ -76,7 +76,7 @@ def test_optuna_asha_stops_trials_early_and_writes_the_experiment_files(
     assert len(runs) == 6, runs
 
     # the experiment folder is the whole hand-off: ensemble selection and the report run on it as is
-    from ensemble.select import main as select_main
+    from ensemble.select_cli import main as select_main
     from tune.report import main as report_main
 
     assert select_main(["--experiment", str(exp), "--trials", "200", "--holdout-repeats", "10"]) == 0

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import pytest
 from ray import tune as rtune
+from ray.tune.schedulers import (
+    AsyncHyperBandScheduler,
+    FIFOScheduler,
+    HyperBandForBOHB,
+    HyperBandScheduler,
+    MedianStoppingRule,
+    PopulationBasedTraining,
+)
 
 from trainables.config import ConfigError
 from trainables.space import load_space
@@ -62,8 +70,13 @@ def test_scheduler_flag_checks():
         make_scheduler("asha", search_alg="bohb", **kw)
     with pytest.raises(ConfigError, match="grace-period 5 must be <= --max-epochs 3"):
         make_scheduler("asha", search_alg="optuna", **{**kw, "grace_period": 5})
-    for name in ("asha", "hyperband", "median", "pbt", "fifo"):
-        assert make_scheduler(name, search_alg="random", **kw) is not None
+    expected = {"asha": AsyncHyperBandScheduler, "hyperband": HyperBandScheduler, "median": MedianStoppingRule,
+                "pbt": PopulationBasedTraining, "fifo": FIFOScheduler}
+    for name, cls in expected.items():
+        assert type(make_scheduler(name, search_alg="random", **kw)) is cls, name
+    assert type(make_scheduler("hyperband", search_alg="bohb", **kw)) is HyperBandForBOHB
+    asha = make_scheduler("asha", search_alg="random", **kw)
+    assert (asha._time_attr, asha._max_t) == ("epoch", 3)  # the budget is in epochs, as the flags say
 
 
 def test_head_local_storage_is_refused_on_a_multi_node_cluster(tmp_path):

@@ -5,8 +5,8 @@ import pytest
 
 import trainables.tokens as tokens
 from trainables.data import read_table
+from trainables.pipeline import prepare_data
 from trainables.tokens import TokenCache, encode_table, load_tokenizer
-from trainables.training import prepare_data
 
 
 def test_pairs_are_encoded_as_pairs_with_model_separators(micro_backbone, small_data):

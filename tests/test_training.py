@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from trainables.checkpoint import read_meta
-from trainables.training import Resume, prepare_data, train
+from trainables.pipeline import prepare_data
+from trainables.training import Resume, train
 
 
 class Recorder:

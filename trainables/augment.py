@@ -1,6 +1,6 @@
 """Augmentation of the TRAIN split (never dev/test: augmented rows would leak into the metric).
 
-Methods (``VALID_AUGMENTATIONS``):
+Methods (registered in ``AUGMENTATIONS``: ``(table, labels, **knobs) -> rows to append``):
 
 - ``none``              the table as it is
 - ``swap``              every pair appended once more as (sentence_2, sentence_1); rows double
@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from trainables.preprocess import read_text_csv
-
-VALID_AUGMENTATIONS: tuple[str, ...] = ("none", "swap", "swap_except_zero", "eda", "back_translation")
+from trainables.csvtext import read_text_csv
+from trainables.registry import AUGMENTATIONS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("id", "sentence_1", "sentence_2", "label")
 LABEL_BINS: tuple[str, ...] = ("0-1", "1-2", "2-3", "3-4", "4-5")
@@ -57,8 +56,8 @@ class AugmentReport:
     hist_after: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method not in VALID_AUGMENTATIONS:
-            raise ValueError(f"unknown augmentation {self.method!r}; valid: {', '.join(VALID_AUGMENTATIONS)}")
+        if self.method not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {self.method!r}; valid: {', '.join(AUGMENTATIONS.names())}")
         if self.rows_before < 0 or self.rows_added < 0:
             raise ValueError("AugmentReport row counts must be >= 0")
         for name, hist in (("hist_before", self.hist_before), ("hist_after", self.hist_after)):
@@ -222,6 +221,39 @@ def _back_translation(table: pd.DataFrame, path: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=table.columns)
 
 
+# --- the registered methods: (train table, its labels, **knobs) -> rows to append ---------------------
+@AUGMENTATIONS.register("none")
+def _none(base: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    return base.iloc[0:0]
+
+
+@AUGMENTATIONS.register("swap")
+def _swap_all(base: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    return _swap(base, pd.Series(True, index=base.index), "#swap")
+
+
+@AUGMENTATIONS.register("swap_except_zero")
+def _swap_nonzero(base: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    return _swap(base, labels != 0, "#swap")
+
+
+@AUGMENTATIONS.register("eda", knobs=("seed", "rate", "synonyms_path"))
+def _eda_method(
+    base: pd.DataFrame, labels: pd.Series, *, seed: int, rate: float, synonyms_path: str | None
+) -> pd.DataFrame:
+    if not (0 <= rate <= 1):
+        raise ValueError(f"eda rate must be in [0, 1], got {rate!r}")
+    synonyms = load_synonyms(synonyms_path) if synonyms_path else {}
+    return _eda(base, seed, rate, synonyms)
+
+
+@AUGMENTATIONS.register("back_translation", knobs=("paraphrases_path",))
+def _back_translation_method(base: pd.DataFrame, labels: pd.Series, *, paraphrases_path: str | None) -> pd.DataFrame:
+    if not paraphrases_path:
+        raise ValueError("back_translation needs paraphrases_path (CSV with columns id,sentence_1,sentence_2)")
+    return _back_translation(base, paraphrases_path)
+
+
 def augment_train(
     table: pd.DataFrame,
     method: str,
@@ -236,31 +268,16 @@ def augment_train(
     ``seed`` and ``rate`` matter for ``eda`` only. rate in [0, 1]: fraction of a sentence's words touched,
     at least one (EDA's ``max(1, rate * n)``; so 0 still perturbs one word).
     """
-    if method not in VALID_AUGMENTATIONS:
+    if method not in AUGMENTATIONS:
         raise ValueError(
-            f"unknown augmentation {method!r}; valid methods are: {', '.join(VALID_AUGMENTATIONS)}"
+            f"unknown augmentation {method!r}; valid methods are: {', '.join(AUGMENTATIONS.names())}"
         )
     _check_table(table)
     base = table.reset_index(drop=True).copy()
     labels = pd.to_numeric(base["label"])
 
-    if method == "none":
-        added = base.iloc[0:0]
-    elif method == "swap":
-        added = _swap(base, pd.Series(True, index=base.index), "#swap")
-    elif method == "swap_except_zero":
-        added = _swap(base, labels != 0, "#swap")
-    elif method == "eda":
-        if not (0 <= rate <= 1):
-            raise ValueError(f"eda rate must be in [0, 1], got {rate!r}")
-        synonyms = load_synonyms(synonyms_path) if synonyms_path else {}
-        added = _eda(base, seed, rate, synonyms)
-    else:  # back_translation
-        if not paraphrases_path:
-            raise ValueError(
-                "back_translation needs paraphrases_path (CSV with columns id,sentence_1,sentence_2)"
-            )
-        added = _back_translation(base, paraphrases_path)
+    knobs = {"seed": seed, "rate": rate, "synonyms_path": synonyms_path, "paraphrases_path": paraphrases_path}
+    added = AUGMENTATIONS.build(method, knobs, base, labels)
 
     out = pd.concat([base, added], ignore_index=True) if len(added) else base
     clash = out["id"].astype(str).duplicated()

@@ -12,24 +12,11 @@ from typing import Any
 
 import yaml
 
-HEADS = ("cls", "cls_sep_concat", "cls_sep_add", "mean", "bi_cosine")
-# heads that encode each sentence alone (a bi-encoder) instead of the pair together (a cross-encoder)
-SEPARATE_SENTENCE_HEADS = ("bi_cosine",)
-LOSSES = ("l1", "mse", "huber", "smooth_l1")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "nadam", "radam")
-SCHEDULES = (
-    "constant",
-    "step",
-    "cosine",
-    "cosine_restarts",
-    "linear_warmup",
-    "cosine_warmup",
-    "cosine_hard_restarts_warmup",
-)
+from trainables.registry import AUGMENTATIONS, DATA_FORMATS, HEADS, LOSSES, OPTIMIZERS, SCHEDULES, Registry
+
+# Not registries: Lightning owns the precisions, and padding is a switch of trainables/batching.py.
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 PADDINGS = ("dynamic", "max_length")
-DATA_FORMATS = ("auto", "competition", "klue_json", "klue_csv", "korsts")
-AUGMENTATIONS = ("none", "swap", "swap_except_zero", "eda", "back_translation")
 
 
 class ConfigError(ValueError):
@@ -46,13 +33,13 @@ class TrialConfig:
     train_path: str = _h("train file; empty = bundled KLUE-STS train", default="")
     dev_path: str = _h("dev file; empty = bundled KLUE-STS dev", default="")
     test_path: str = _h("optional test file (predictions are saved for it)", default="")
-    data_format: str = _h(f"one of {DATA_FORMATS}", default="auto")
+    data_format: str = _h("auto (detect) or a registered format (trainables/data.py)", default="auto")
     num_folds: int = _h("K for K-fold over train+dev; 0 = use the dev file as is", default=0)
     fold: int = _h("which fold (0..num_folds-1) is the validation fold", default=0)
     fold_seed: int = _h("seed of the fold assignment (kept apart from `seed` so folds never move)", default=0)
-    preprocess: list[str] = _h("ordered preprocessing steps (trainables/preprocess.py)", default_factory=list)
+    preprocess: list[str] = _h("ordered preprocessing steps (trainables/textsteps.py)", default_factory=list)
     speller_cache: str = _h("CSV sentence,corrected for the speller_cache step", default="")
-    augmentation: str = _h(f"train-only augmentation, one of {AUGMENTATIONS}", default="none")
+    augmentation: str = _h("train-only augmentation (trainables/augment.py)", default="none")
     augmentation_rate: float = _h("word-level rate for eda", default=0.1)
     synonyms_path: str = _h("synonym file for eda synonym replacement", default="")
     paraphrases_path: str = _h("paraphrase CSV keyed by id for back_translation", default="")
@@ -61,8 +48,9 @@ class TrialConfig:
     backbone: str = _h("HF hub name or local directory", default="assets/tiny-bert")
     tokenizer: str = _h("tokenizer hub name or directory; empty = the backbone's", default="")
     random_init: bool = _h("build the backbone from its config with random weights", default=False)
-    head: str = _h(f"pooling head, one of {HEADS}; bi_cosine encodes each sentence alone (bi-encoder, mean pooling, "
-                   "cosine mapped to 0-5 by a learnable scale and shift)", default="cls")
+    head: str = _h("head (trainables/heads.py): cross-encoder pooling heads, or bi_cosine, which encodes each "
+                   "sentence alone (bi-encoder, mean pooling, cosine mapped to 0-5 by a learnable scale and shift)",
+                   default="cls")
     text_prefix: str = _h("text put before every sentence (e5 models expect 'query: ')", default="")
     max_length: int = _h("max tokens per pair", default=128)
     padding: str = _h(f"one of {PADDINGS}; dynamic pads each batch to its longest pair", default="dynamic")
@@ -75,10 +63,10 @@ class TrialConfig:
     batch_size: int = _h("pairs per optimizer micro-batch", default=32)
     eval_batch_size: int = _h("pairs per inference batch", default=128)
     max_epochs: int = _h("epochs to train", default=3)
-    optimizer: str = _h(f"one of {OPTIMIZERS}", default="adamw")
+    optimizer: str = _h("optimizer (trainables/optim.py)", default="adamw")
     weight_decay: float = _h("decoupled (adamw) or L2 weight decay; never on bias/LayerNorm", default=0.01)
     momentum: float = _h("momentum for sgd/rmsprop", default=0.9)
-    schedule: str = _h(f"learning-rate schedule, one of {SCHEDULES}", default="linear_warmup")
+    schedule: str = _h("learning-rate schedule (trainables/optim.py)", default="linear_warmup")
     warmup_ratio: float = _h("fraction of all steps spent warming up (warmup schedules)", default=0.1)
     step_epochs: float = _h("step schedule: epochs between decays", default=1.0)
     step_gamma: float = _h("step schedule: decay factor", default=0.5)
@@ -86,7 +74,7 @@ class TrialConfig:
     grad_clip: float = _h("max gradient norm; 0 = off", default=1.0)
     accumulate_grad_batches: int = _h("micro-batches per optimizer step", default=1)
     precision: str = _h(f"one of {PRECISIONS}", default="32")
-    loss: str = _h(f"one of {LOSSES}", default="mse")
+    loss: str = _h("regression loss (trainables/losses.py)", default="mse")
     huber_delta: float = _h("huber loss delta", default=1.0)
     smooth_l1_beta: float = _h("smooth_l1 loss beta", default=1.0)
     rdrop_alpha: float = _h("R-Drop weight alpha; 0 = off", default=0.0)
@@ -101,14 +89,11 @@ class TrialConfig:
 
     def __post_init__(self) -> None:
         _coerce_fields(self)
-        _choice("data_format", self.data_format, DATA_FORMATS)
-        _choice("head", self.head, HEADS)
+        _choice("data_format", self.data_format, ("auto", *DATA_FORMATS.names()))
         _choice("padding", self.padding, PADDINGS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
         _choice("precision", self.precision, PRECISIONS)
-        _choice("loss", self.loss, LOSSES)
-        _choice("augmentation", self.augmentation, AUGMENTATIONS)
+        for name, registry in _REGISTERED.items():
+            _choice(name, getattr(self, name), registry.names())
         _positive("lr", self.lr)
         _positive("batch_size", self.batch_size)
         _positive("eval_batch_size", self.eval_batch_size)
@@ -145,7 +130,7 @@ class TrialConfig:
         if "speller_cache" in self.preprocess and not self.speller_cache:
             raise ConfigError("preprocess step speller_cache needs speller_cache=PATH (a CSV sentence,corrected)")
         if self.preprocess:
-            from trainables.preprocess import validate_steps
+            from trainables.textsteps import validate_steps
 
             self.preprocess = list(validate_steps(self.preprocess))
 
@@ -165,7 +150,7 @@ class TrialConfig:
     @property
     def separate_sentences(self) -> bool:
         """True for bi-encoder heads: each sentence is tokenized and encoded alone."""
-        return self.head in SEPARATE_SENTENCE_HEADS
+        return bool(HEADS.get(self.head).meta.get("separate_sentences", False))
 
     def replace(self, **changes: Any) -> TrialConfig:
         check_keys(changes.keys(), source="replace()")
@@ -197,6 +182,12 @@ def parse_overrides(pairs: list[str] | None, *, source: str = "--set") -> dict[s
         except yaml.YAMLError as e:
             raise ConfigError(f"{source} {pair!r}: value is not valid YAML ({e})") from None
     return out
+
+
+# Fields whose value names a registered implementation; the registry loads its home module on first use.
+_REGISTERED: dict[str, Registry] = {
+    "head": HEADS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "augmentation": AUGMENTATIONS,
+}
 
 
 # --- field coercion --------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """Dataset adapters: competition CSV, KLUE-STS (JSON and CSV export), KorSTS TSV -> one canonical table.
 
+Each format is a reader `(path, text, require_label) -> table` registered by name (`data_format` in the
+trial config, `--format` of ensemble/predict.py); a `sniff(text, first_line, header_cells)` predicate in its
+registration lets `auto` detect it (tried in registration order). Readers build the table with
+`canonical_table`, which checks ids.
+
 Canonical table columns: id (str, unique), source (str), sentence_1, sentence_2 (non-empty str),
 label (float in [0, 5], NaN for unlabelled test rows). Every problem is reported as a DataError that
 names the file, the row (as a spreadsheet shows it: header = row 1) and the column.
@@ -18,12 +23,12 @@ import numpy as np
 import pandas as pd
 
 from trainables.paths import DEFAULT_DEV, DEFAULT_TEST, DEFAULT_TRAIN
+from trainables.registry import DATA_FORMATS
 
 COLUMNS = ["id", "source", "sentence_1", "sentence_2", "label"]
 COMPETITION_TRAIN = ["id", "source", "sentence_1", "sentence_2", "label", "binary-label"]
 COMPETITION_TEST = ["id", "source", "sentence_1", "sentence_2"]
 KORSTS_COLUMNS = ["genre", "filename", "year", "id", "score", "sentence1", "sentence2"]
-FORMATS = ("competition", "klue_json", "klue_csv", "korsts")
 
 
 class DataError(ValueError):
@@ -46,29 +51,20 @@ def read_table(path: str | Path, fmt: str = "auto", *, require_label: bool = Tru
         raise DataError(f"{path}: the file is empty")
     if fmt == "auto":
         fmt = detect_format(path, text)
-    if fmt == "competition":
-        return _competition(path, text, require_label)
-    if fmt == "klue_csv":
-        return _klue_csv(path, text, require_label)
-    if fmt == "klue_json":
-        return _klue_json(path, text, require_label)
-    if fmt == "korsts":
-        return _korsts(path, text, require_label)
-    raise DataError(f"{path}: unknown data format {fmt!r}; allowed: auto, {', '.join(FORMATS)}")
+    if fmt not in DATA_FORMATS:
+        raise DataError(f"{path}: unknown data format {fmt!r}; allowed: auto, {', '.join(DATA_FORMATS.names())}")
+    return DATA_FORMATS.get(fmt).build(path, text, require_label)
 
 
 def detect_format(path: Path, text: str) -> str:
-    head = text.lstrip()[:1]
-    if head in ("[", "{"):
-        return "klue_json"
+    """The first registered format whose `sniff` accepts the file's start."""
     first = text.splitlines()[0]
-    if "\t" in first and "sentence1" in first and "score" in first:
-        return "korsts"
     cols = [c.strip() for c in next(csv.reader([first]))]
-    if "sentence_1" in cols or "sentence_2" in cols:
-        return "competition"
-    if "sentence1" in cols or "sentence2" in cols:
-        return "klue_csv"
+    # lower sniff_order first: a JSON file or a KorSTS TSV must not be mistaken for a CSV
+    for entry in sorted(DATA_FORMATS.entries(), key=lambda e: e.meta.get("sniff_order", 100)):
+        sniff = entry.meta.get("sniff")
+        if sniff is not None and sniff(text, first, cols):
+            return entry.name
     raise DataError(
         f"{path}: cannot tell the format from the header {first[:120]!r}; expected the competition CSV "
         f"({','.join(COMPETITION_TRAIN)}), the KLUE-STS CSV (sentence1,sentence2,label), KLUE-STS JSON "
@@ -141,7 +137,8 @@ def _sentence(path: Path, row: int, column: str, raw: object) -> str:
     return s
 
 
-def _finish(path: Path, records: list[dict], lines: list[int]) -> pd.DataFrame:
+def canonical_table(path: Path, records: list[dict], lines: list[int]) -> pd.DataFrame:
+    """The canonical table of a reader's records (one dict per row, `lines` their rows); ids must be unique."""
     seen: dict[str, int] = {}
     for rec, line in zip(records, lines, strict=True):
         if rec["id"] in seen:
@@ -154,6 +151,9 @@ def _finish(path: Path, records: list[dict], lines: list[int]) -> pd.DataFrame:
     return table
 
 
+@DATA_FORMATS.register(
+    "competition", sniff=lambda text, first, cols: "sentence_1" in cols or "sentence_2" in cols, sniff_order=2
+)
 def _competition(path: Path, text: str, require_label: bool) -> pd.DataFrame:
     header, rows = _csv_rows(path, text)
     _require(path, header, COMPETITION_TRAIN[:5] if require_label else COMPETITION_TEST)
@@ -171,7 +171,7 @@ def _competition(path: Path, text: str, require_label: bool) -> pd.DataFrame:
             "label": _label(path, r.line, "label", v["label"]) if has_label else float("nan"),
         })
         lines.append(r.line)
-    return _finish(path, records, lines)
+    return canonical_table(path, records, lines)
 
 
 def _klue_prefix(path: Path) -> str:
@@ -183,6 +183,9 @@ def _klue_prefix(path: Path) -> str:
     return f"{path.stem}_"
 
 
+@DATA_FORMATS.register(
+    "klue_csv", sniff=lambda text, first, cols: "sentence1" in cols or "sentence2" in cols, sniff_order=3
+)
 def _klue_csv(path: Path, text: str, require_label: bool) -> pd.DataFrame:
     header, rows = _csv_rows(path, text)
     _require(path, header, ["sentence1", "sentence2", "label"] if require_label else ["sentence1", "sentence2"])
@@ -199,9 +202,10 @@ def _klue_csv(path: Path, text: str, require_label: bool) -> pd.DataFrame:
             "label": _label(path, r.line, "label", v["label"]) if has_label else float("nan"),
         })
         lines.append(r.line)
-    return _finish(path, records, lines)
+    return canonical_table(path, records, lines)
 
 
+@DATA_FORMATS.register("klue_json", sniff=lambda text, first, cols: text.lstrip()[:1] in ("[", "{"), sniff_order=0)
 def _klue_json(path: Path, text: str, require_label: bool) -> pd.DataFrame:
     try:
         data = json.loads(text)
@@ -234,9 +238,13 @@ def _klue_json(path: Path, text: str, require_label: bool) -> pd.DataFrame:
             "label": label,
         })
         lines.append(row)
-    return _finish(path, records, lines)
+    return canonical_table(path, records, lines)
 
 
+@DATA_FORMATS.register(
+    "korsts", sniff=lambda text, first, cols: "\t" in first and "sentence1" in first and "score" in first,
+    sniff_order=1,
+)
 def _korsts(path: Path, text: str, require_label: bool) -> pd.DataFrame:
     # quoting disabled: KorSTS sentences contain bare quotes, and default quoting silently drops rows
     header, rows = _csv_rows(path, text, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -252,7 +260,7 @@ def _korsts(path: Path, text: str, require_label: bool) -> pd.DataFrame:
             "label": _label(path, r.line, "score", v["score"]) if "score" in header else float("nan"),
         })
         lines.append(r.line)
-    return _finish(path, records, lines)
+    return canonical_table(path, records, lines)
 
 
 # --- a configured dataset --------------------------------------------------------------------------

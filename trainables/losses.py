@@ -1,14 +1,19 @@
-"""Regression losses and the two regularisers of the STS playbook (R-Drop, SMART)."""
+"""Regression losses, registered by name (`loss` in the trial config), and the two regularisers (R-Drop, SMART).
+
+A loss is a `RegressionLoss` subclass registered with `@LOSSES.register(name, knobs=(...))`: the knobs are
+trial-config fields passed to its constructor by name. That registration is all the config needs to accept it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainables.config import LOSSES
+from trainables.registry import LOSSES
 
 
 class RegressionLoss(nn.Module):
@@ -25,6 +30,7 @@ class RegressionLoss(nn.Module):
         raise NotImplementedError
 
 
+@LOSSES.register("l1")
 class L1(RegressionLoss):
     name = "l1"
 
@@ -32,6 +38,7 @@ class L1(RegressionLoss):
         return F.l1_loss(pred, target)
 
 
+@LOSSES.register("mse")
 class MSE(RegressionLoss):
     name = "mse"
 
@@ -39,42 +46,42 @@ class MSE(RegressionLoss):
         return F.mse_loss(pred, target)
 
 
+@LOSSES.register("huber", knobs=("huber_delta",))
 class Huber(RegressionLoss):
     name = "huber"
 
-    def __init__(self, delta: float = 1.0) -> None:
+    def __init__(self, huber_delta: float = 1.0) -> None:
         super().__init__()
-        if delta <= 0:
-            raise ValueError(f"huber loss: delta must be > 0, got {delta}")
-        self.delta = delta
+        if huber_delta <= 0:
+            raise ValueError(f"huber loss: delta must be > 0, got {huber_delta}")
+        self.delta = huber_delta
 
     def compute(self, pred, target):
         return F.huber_loss(pred, target, delta=self.delta)
 
 
+@LOSSES.register("smooth_l1", knobs=("smooth_l1_beta",))
 class SmoothL1(RegressionLoss):
     name = "smooth_l1"
 
-    def __init__(self, beta: float = 1.0) -> None:
+    def __init__(self, smooth_l1_beta: float = 1.0) -> None:
         super().__init__()
-        if beta <= 0:
-            raise ValueError(f"smooth_l1 loss: beta must be > 0, got {beta}")
-        self.beta = beta
+        if smooth_l1_beta <= 0:
+            raise ValueError(f"smooth_l1 loss: beta must be > 0, got {smooth_l1_beta}")
+        self.beta = smooth_l1_beta
 
     def compute(self, pred, target):
         return F.smooth_l1_loss(pred, target, beta=self.beta)
 
 
-def make_loss(name: str, *, huber_delta: float = 1.0, smooth_l1_beta: float = 1.0) -> RegressionLoss:
-    if name == "l1":
-        return L1()
-    if name == "mse":
-        return MSE()
-    if name == "huber":
-        return Huber(huber_delta)
-    if name == "smooth_l1":
-        return SmoothL1(smooth_l1_beta)
-    raise ValueError(f"loss={name!r}: allowed values are {', '.join(LOSSES)}")
+def make_loss(name: str, **knobs: Any) -> RegressionLoss:
+    """The loss registered as `name`; `knobs` (config field names, e.g. huber_delta=2.0) reach it if it takes them."""
+    return LOSSES.build(name, knobs)
+
+
+def loss_from_config(cfg: Any) -> RegressionLoss:
+    """The trial's loss with its knobs read from the config."""
+    return LOSSES.build(cfg.loss, cfg)
 
 
 def rdrop_loss(

@@ -1,5 +1,5 @@
-"""The STS regressor: any HF backbone, a head (cross-encoder pooling heads or the bi-encoder cosine head), and
-its Lightning training logic."""
+"""The STS regressor: any HF backbone, a head (trainables/heads.py: cross-encoder pooling heads or the bi-encoder
+cosine head), and its Lightning training logic."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from trainables.config import TrialConfig
-from trainables.losses import make_loss, rdrop_loss, smart_loss
-from trainables.metrics import pearson
+from trainables.heads import make_head
+from trainables.losses import loss_from_config, rdrop_loss, smart_loss
+from trainables.metrics import METRIC, pearson
 from trainables.optim import make_optimizer, make_scheduler
 
 _HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "hidden_dropout", "dropout")
@@ -54,66 +55,6 @@ def build_backbone(cfg: TrialConfig, hf_config=None, *, pretrained: bool | None 
         return make()
 
 
-class RegressionHead(nn.Module):
-    """Pool the token states, then dropout -> dense -> tanh -> dropout -> linear to one score."""
-
-    def __init__(self, kind: str, hidden: int, dropout: float) -> None:
-        super().__init__()
-        self.kind = kind
-        width = 2 * hidden if kind == "cls_sep_concat" else hidden
-        self.net = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(width, hidden), nn.Tanh(), nn.Dropout(dropout), nn.Linear(hidden, 1)
-        )
-
-    def pool(self, h: torch.Tensor, mask: torch.Tensor, sep_index: torch.Tensor) -> torch.Tensor:
-        if self.kind == "cls":
-            return h[:, 0]
-        if self.kind == "mean":
-            m = mask.unsqueeze(-1).to(h.dtype)
-            return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
-        sep = h[torch.arange(h.size(0), device=h.device), sep_index]
-        if self.kind == "cls_sep_concat":
-            return torch.cat([h[:, 0], sep], dim=-1)
-        if self.kind == "cls_sep_add":
-            return h[:, 0] + sep
-        raise ValueError(f"head={self.kind!r}: allowed values are cls, cls_sep_concat, cls_sep_add, mean")
-
-    def forward(self, h: torch.Tensor, mask: torch.Tensor, sep_index: torch.Tensor) -> torch.Tensor:
-        return self.net(self.pool(h, mask, sep_index)).squeeze(-1)
-
-
-class BiCosineHead(nn.Module):
-    """Bi-encoder head: mean-pool each sentence (encoded alone), cosine of the two, mapped to 0-5.
-
-    The map `scale * cos + shift` is learnable; it starts by sending cos 0.5 -> 0 and cos 1 -> 5, since
-    pretrained sentence encoders (e5) put unrelated sentences around cos 0.7 and paraphrases near 1.
-    """
-
-    kind = "bi_cosine"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(10.0))
-        self.shift = nn.Parameter(torch.tensor(-5.0))
-
-    def forward(self, h: torch.Tensor, mask: torch.Tensor, sep_index: torch.Tensor) -> torch.Tensor:
-        if h.size(0) % 2:
-            raise ValueError(
-                f"bi_cosine head: expected first and second sentences stacked (an even number of rows), "
-                f"got {h.size(0)}: encode the data with separate sentences"
-            )
-        m = mask.unsqueeze(-1).to(h.dtype)
-        pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
-        a, b = pooled.float().chunk(2)
-        return torch.nn.functional.cosine_similarity(a, b, dim=-1) * self.scale + self.shift
-
-
-def make_head(kind: str, hidden: int, dropout: float) -> nn.Module:
-    if kind == BiCosineHead.kind:
-        return BiCosineHead()
-    return RegressionHead(kind, hidden, dropout)
-
-
 class STSRegressor(pl.LightningModule):
     """Cross-encoder trained on pairs; validation Pearson over the whole dev set at every validation."""
 
@@ -138,7 +79,7 @@ class STSRegressor(pl.LightningModule):
         self.backbone.train()
         self.hf_config = self.backbone.config
         self.head = make_head(cfg.head, self.hf_config.hidden_size, cfg.head_dropout)
-        self.loss_fn = make_loss(cfg.loss, huber_delta=cfg.huber_delta, smooth_l1_beta=cfg.smooth_l1_beta)
+        self.loss_fn = loss_from_config(cfg)
         self.dev_labels: np.ndarray | None = None
         self.dev_predictions: np.ndarray | None = None
         self.last_validation: dict[str, float] = {}
@@ -218,18 +159,22 @@ class STSRegressor(pl.LightningModule):
             raise RuntimeError("STSRegressor.dev_labels must be set before validation")
         y = self.dev_labels
         r = pearson(ordered, y)
+        if math.isnan(r):
+            # A collapsed model (one value for every pair) has no Pearson. Schedulers need a number: ASHA's
+            # `score < cutoff` is False for NaN, so such a trial would never be stopped. 0.0 = no linear relation.
+            r = 0.0
         val_loss = float(self.loss_fn(torch.tensor(ordered, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)))
         train_loss = self._loss_sum / self._loss_count if self._loss_count else float("nan")
         self._loss_sum, self._loss_count = 0.0, 0
         self.last_validation = {
-            "val_pearson": r,
+            METRIC: r,
             "val_loss": val_loss,
             "train_loss": train_loss,
             "epoch": self.epoch_progress(),
             "global_step": int(self.start_step + self.trainer.global_step),
             "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]) if self.trainer.optimizers else 0.0,
         }
-        self.log("val_pearson", r, prog_bar=True)
+        self.log(METRIC, r, prog_bar=True)
         self.log("val_loss", val_loss, prog_bar=True)
 
     def epoch_progress(self) -> float:

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         space = load_space(args.space)
         cfg = space.default_config(parse_overrides(args.overrides))
-        from trainables.training import prepare_data, train
+        from trainables.pipeline import prepare_data
 
         data = prepare_data(cfg)  # validates every input file before anything is written
     except (ConfigError, DataError) as e:
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         print(data.augmentation_report)
     print(f"train {len(data.train)} rows, dev {len(data.dev)} rows; token cache hits={data.cache_hits} "
           f"misses={data.cache_misses}", flush=True)
+    from trainables.training import train  # torch + Lightning: only once the inputs are known to be good
+
     result = train(cfg, _BestWriter(output), data=data, log_dir=output / "logs", progress_bar=args.progress)
     payload = result.to_dict()
     atomic_write_text(output / "result.json", json.dumps(payload, indent=2))

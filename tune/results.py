@@ -11,6 +11,7 @@ import pandas as pd
 
 from trainables.config import TrialConfig
 from trainables.fileio import atomic_write_text
+from trainables.metrics import METRIC, MODE, best_position, rank, score_key
 
 HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
                    "time_total_s", "global_step", "restored_epoch", "test_pearson"]
@@ -31,13 +32,13 @@ def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
         histories.append(hist)
         best_ckpt = ""
         if result.best_checkpoints:
-            ckpt, _ = max(result.best_checkpoints, key=lambda cm: cm[1].get("val_pearson", -math.inf))
+            ckpt, _ = max(result.best_checkpoints, key=lambda cm: score_key(cm[1].get(METRIC)))
             best_ckpt = ckpt.path
-        if len(hist):
-            best_i = hist["val_pearson"].astype(float).idxmax()
-            best_val = float(hist.loc[best_i, "val_pearson"])
-            best_test = float(hist.loc[best_i, "test_pearson"])
-            best_epoch = float(hist.loc[best_i, "epoch"])
+        best_i = best_position(hist[METRIC].to_numpy(dtype=float)) if len(hist) else None
+        if best_i is not None:
+            best_val = float(hist[METRIC].iloc[best_i])
+            best_test = float(hist["test_pearson"].iloc[best_i])
+            best_epoch = float(hist["epoch"].iloc[best_i])
             epochs_run = float(hist["epoch"].max())
             seconds = float(hist["time_total_s"].max())
         else:
@@ -69,7 +70,7 @@ def write_experiment_files(
     board = pd.DataFrame(rows)
     if len(board):
         board["stopped_early"] = board["epochs_run"] < max_epochs
-        board = board.sort_values("val_pearson", ascending=False, na_position="last").reset_index(drop=True)
+        board = rank(board)
         board.insert(0, "rank", range(1, len(board) + 1))
     hist = pd.concat([h for h in histories if len(h)], ignore_index=True) if any(len(h) for h in histories) else (
         pd.DataFrame(columns=HISTORY_COLUMNS))
@@ -77,8 +78,8 @@ def write_experiment_files(
     summary = {
         "experiment": exp_dir,
         "space": space,
-        "metric": "val_pearson",
-        "mode": "max",
+        "metric": METRIC,
+        "mode": MODE,
         "num_trials": len(board),
         "best_trial_id": None if best is None else best["trial_id"],
         "best_val_pearson": None if best is None or pd.isna(best["val_pearson"]) else float(best["val_pearson"]),

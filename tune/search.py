@@ -15,11 +15,13 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainables.config import ConfigError, parse_overrides
+from trainables.config import ConfigError, TrialConfig, parse_overrides
 from trainables.data import DataError
+from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
 
@@ -66,7 +68,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # --- planning (no Ray) -----------------------------------------------------------------------------
-def plan(args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Plan:
+    """What a search will run, resolved from the space, the flags and the pins before Ray starts."""
+
+    space: SearchSpace
+    pins: dict[str, Any]  # --set key=value: fixed for every trial, win over the space
+    fixed: dict[str, Any]  # values the driver fixes for every trial (max_epochs, seed, cache_dir, num_threads)
+    max_epochs: int
+    grace_period: float  # epochs; fractions put rungs inside an epoch (needs val_checks_per_epoch)
+    reduction_factor: float
+    num_samples: int
+    storage: str  # absolute local path or a URI
+    name: str
+    experiment: str  # storage/name: the experiment directory
+    variants: list[TrialConfig]  # one config per backbone variant: what the driver tokenizes once
+
+
+def plan(args: argparse.Namespace) -> Plan:
     space = load_space(args.space)
     pins = parse_overrides(args.overrides)
     sched = space.scheduler
@@ -85,46 +104,46 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     if "num_threads" not in pins and "num_threads" not in space.fixed:
         fixed["num_threads"] = max(1, int(args.cpus_per_trial))
     variants = space.backbone_variants({**fixed, **pins})
-    return {
-        "space": space, "pins": pins, "fixed": fixed, "max_epochs": max_epochs, "grace_period": grace,
-        "reduction_factor": rf, "num_samples": num_samples, "storage": storage, "name": name,
-        "experiment": f"{storage.rstrip('/')}/{name}", "variants": variants,
-    }
+    return Plan(
+        space=space, pins=pins, fixed=fixed, max_epochs=max_epochs, grace_period=grace, reduction_factor=rf,
+        num_samples=num_samples, storage=storage, name=name, experiment=f"{storage.rstrip('/')}/{name}",
+        variants=variants,
+    )
 
 
-def print_plan(p: dict[str, Any], args: argparse.Namespace) -> None:
-    space: SearchSpace = p["space"]
+def print_plan(p: Plan, args: argparse.Namespace) -> None:
+    space = p.space
     print(f"space       {space.name}  ({space.path})")
     if space.description:
         print(f"            {space.description}")
     unit = "passes over the grid" if args.search_alg == "grid" else "samples"
-    print(f"search      {args.search_alg} x {p['num_samples']} {unit}, scheduler {args.scheduler} "
-          f"(max_epochs {p['max_epochs']}, grace {p['grace_period']}, reduction {p['reduction_factor']:g})")
+    print(f"search      {args.search_alg} x {p.num_samples} {unit}, scheduler {args.scheduler} "
+          f"(max_epochs {p.max_epochs}, grace {p.grace_period}, reduction {p.reduction_factor:g})")
     print(f"resources   {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU per trial"
           f"{f' x {args.workers_per_trial} DDP workers' if args.workers_per_trial > 1 else ''}; "
           f"max concurrent {args.max_concurrent or 'as resources allow'}; retries {args.max_failures}")
-    print(f"experiment  {p['experiment']}{'  (resume)' if args.resume else ''}")
+    print(f"experiment  {p.experiment}{'  (resume)' if args.resume else ''}")
     print(f"cluster     {args.address or 'fresh local Ray instance'}")
     print("fixed:")
-    for k, v in {**space.fixed, **p["fixed"], **p["pins"]}.items():
+    for k, v in {**space.fixed, **p.fixed, **p.pins}.items():
         print(f"  {k} = {v}")
     print("searched:")
     for k, d in space.search.items():
-        if k in p["pins"]:
+        if k in p.pins:
             continue
         print(f"  {k} ~ {d.kind}{list(d.args)}  (default {d.default})")
     print("to tokenize once before the trials (backbone, tokenizer, max_length):")
-    for cfg in p["variants"]:
+    for cfg in p.variants:
         print(f"  {cfg.backbone}  tokenizer={cfg.tokenizer or '(backbone)'}  max_length={cfg.max_length}  "
               f"{'sentences apart (bi-encoder)' if cfg.separate_sentences else 'pairs (cross-encoder)'}"
               f"{'  preprocess=' + ','.join(cfg.preprocess) if cfg.preprocess else ''}")
 
 
-def validate_data(p: dict[str, Any]) -> dict[str, Any]:
+def validate_data(p: Plan) -> dict[str, Any]:
     """Read and validate every data file the space uses (no tokenizer needed): fails before Ray starts."""
     from trainables.data import has_labels, load_splits
 
-    cfg = p["variants"][0]
+    cfg = p.variants[0]
     splits = load_splits(cfg.train_path, cfg.dev_path, cfg.test_path, cfg.data_format)
     return {
         "train_path": splits.train_path, "dev_path": splits.dev_path, "test_path": splits.test_path or None,
@@ -172,14 +191,14 @@ def check_storage_for_cluster(storage: str, alive_nodes: int, asserted_shared: b
 
 
 # --- run -------------------------------------------------------------------------------------------
-def pretokenize(p: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+def pretokenize(p: Plan) -> dict[str, dict[str, dict[str, float]]]:
     """Fill the token cache for every backbone variant on the driver, so trials only load arrays; return the
     no-training reference scores per backbone (trainables/baselines.py), computed once and cached."""
     from trainables.baselines import compute_baselines
-    from trainables.training import prepare_data
+    from trainables.pipeline import prepare_data
 
     baselines: dict[str, dict[str, dict[str, float]]] = {}
-    for cfg in p["variants"]:
+    for cfg in p.variants:
         t0 = time.perf_counter()
         data = prepare_data(cfg)
         state = "cached" if data.cache_misses == 0 else "tokenized"
@@ -205,7 +224,7 @@ def make_trainable(args: argparse.Namespace):
     from ray import tune
 
     if args.workers_per_trial > 1:
-        from trainables.ray_ddp import train_sts_ddp
+        from tune.ray_ddp import train_sts_ddp
 
         fn = tune.with_parameters(
             train_sts_ddp, num_workers=args.workers_per_trial, cpus_per_worker=args.cpus_per_trial,
@@ -213,12 +232,12 @@ def make_trainable(args: argparse.Namespace):
         )
         # the trial itself only coordinates; its Ray Train workers hold the CPUs/GPUs
         return tune.with_resources(fn, {"cpu": 0.01})
-    from trainables.ray_trainable import train_sts
+    from tune.ray_trainable import train_sts
 
     return tune.with_resources(train_sts, {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial})
 
 
-def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], trainable=None,
+def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=None,
         baselines: dict[str, Any] | None = None):
     import ray
     from ray import tune
@@ -237,23 +256,23 @@ def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], 
             ray.init(address="local", num_cpus=args.num_cpus, **init_kwargs)
     try:
         alive = sum(1 for n in ray.nodes() if n.get("Alive"))
-        check_storage_for_cluster(p["storage"], alive, args.storage_is_shared)
-        space: SearchSpace = p["space"]
+        check_storage_for_cluster(p.storage, alive, args.storage_is_shared)
+        space = p.space
         trainable = trainable or make_trainable(args)
-        exp = p["experiment"]
+        exp = p.experiment
         callbacks = []
         if args.wandb:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
-            callbacks.append(WandbLoggerCallback(project=args.wandb, group=p["name"], log_config=True))
+            callbacks.append(WandbLoggerCallback(project=args.wandb, group=p.name, log_config=True))
         run_config = tune.RunConfig(
-            name=p["name"],
-            storage_path=p["storage"],
+            name=p.name,
+            storage_path=p.storage,
             failure_config=tune.FailureConfig(max_failures=args.max_failures),
             checkpoint_config=tune.CheckpointConfig(
                 # PBT clones a donor's checkpoint some time after choosing it: pruning could delete it first
                 num_to_keep=None if args.scheduler == "pbt" else 1,
-                checkpoint_score_attribute="val_pearson", checkpoint_score_order="max",
+                checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
             ),
             callbacks=callbacks,
             verbose=args.verbose,
@@ -270,17 +289,17 @@ def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], 
             search_alg = args.search_alg
             tuner = tune.Tuner(
                 trainable,
-                param_space=param_space(space, search_alg, p["fixed"], p["pins"]),
+                param_space=param_space(space, search_alg, p.fixed, p.pins),
                 tune_config=tune.TuneConfig(
-                    metric="val_pearson",
-                    mode="max",
+                    metric=METRIC,
+                    mode=MODE,
                     search_alg=make_search_alg(search_alg, args.seed, args.max_concurrent, space),
                     scheduler=make_scheduler(
-                        args.scheduler, search_alg=search_alg, max_epochs=p["max_epochs"],
-                        grace_period=p["grace_period"], reduction_factor=p["reduction_factor"], space=space,
+                        args.scheduler, search_alg=search_alg, max_epochs=p.max_epochs,
+                        grace_period=p.grace_period, reduction_factor=p.reduction_factor, space=space,
                         seed=args.seed,
                     ),
-                    num_samples=p["num_samples"],
+                    num_samples=p.num_samples,
                     trial_dirname_creator=lambda trial: trial.trial_id,
                     reuse_actors=False,
                 ),
@@ -290,8 +309,8 @@ def run(args: argparse.Namespace, p: dict[str, Any], data_info: dict[str, Any], 
         results = tuner.fit()
         board, summary = write_experiment_files(
             exp, results, space=space.name, wall_seconds=time.perf_counter() - started,
-            max_epochs=p["max_epochs"],
-            extra={"search_alg": args.search_alg, "scheduler": args.scheduler, "num_samples": p["num_samples"],
+            max_epochs=p.max_epochs,
+            extra={"search_alg": args.search_alg, "scheduler": args.scheduler, "num_samples": p.num_samples,
                    "baselines": baselines or {}},
         )
         print("\nTop trials (val_pearson, best over every validation; test_pearson is never used to select):")

@@ -29,12 +29,9 @@ from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare
 from ray.train.v2.api.callback import UserCallback
 from ray.util.queue import Empty, Queue
 
-from trainables.checkpoint import read_meta
 from trainables.config import TrialConfig
-from trainables.ray_trainable import maybe_inject_failure
 from trainables.training import Resume, train
-
-REPORTED = ("val_pearson", "val_loss", "train_loss", "epoch", "lr", "global_step")
+from tune.ray_trainable import REPORTED, maybe_inject_failure
 
 # ray.train.lightning prefers `lightning.pytorch` when that package is installed; its strategy classes would
 # then not fit our `pytorch_lightning.Trainer`.
@@ -79,8 +76,7 @@ def _local_resume(checkpoint: tune.Checkpoint | None, scratch: Path) -> Resume |
     local = scratch / "resume"
     # every worker needs the weights; on s3:// storage this downloads them to the worker's node
     checkpoint.to_directory(str(local))
-    meta = read_meta(local)
-    return Resume(local, float(meta["epoch"]), int(meta.get("global_step", 0)), float(meta["val_pearson"]))
+    return Resume.from_checkpoint(local)
 
 
 def _train_worker(loop_config: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""The Ray Tune trainable: the only module under trainables/ that imports Ray.
+"""The Ray Tune trainable: one trial of the search, wrapping the Ray-free `trainables.training.train`.
 
 One trial = one `trainables.training.train` call. Every validation is reported to Tune (`val_pearson`
 and friends, with `epoch` as the scheduler's time axis); each improvement also carries a Tune checkpoint
@@ -17,9 +17,12 @@ from typing import Any
 import ray
 from ray import tune
 
-from trainables.checkpoint import read_meta
 from trainables.config import TrialConfig
+from trainables.metrics import METRIC
 from trainables.training import Resume, train
+
+# what each validation reports to Tune (METRIC first: the schedulers and the search rank by it)
+REPORTED = (METRIC, "val_loss", "train_loss", "epoch", "lr", "global_step")
 
 # Fault-injection hook for tests and chaos drills: with this set to a folder, each trial raises once,
 # right after its first checkpoint, so retries from the checkpoint can be observed end to end.
@@ -37,7 +40,7 @@ class TuneReporter:
         self.restored_epoch = restored_epoch
 
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
-        report = {k: metrics[k] for k in ("val_pearson", "val_loss", "train_loss", "epoch", "lr", "global_step")}
+        report: dict[str, Any] = {k: metrics[k] for k in REPORTED}
         if "test_pearson" in metrics:  # a labelled test set, scored at improvements; never a scheduler input
             report["test_pearson"] = metrics["test_pearson"]
         report["restored_epoch"] = self.restored_epoch
@@ -70,8 +73,7 @@ def _resume_from_checkpoint(local_dir: Path) -> Resume | None:
     with checkpoint.as_directory() as d:
         # as_directory may hand out a temporary download (s3://): keep our own copy for the whole run
         shutil.copytree(d, local_dir, dirs_exist_ok=True)
-    meta = read_meta(local_dir)
-    return Resume(local_dir, float(meta["epoch"]), int(meta.get("global_step", 0)), float(meta["val_pearson"]))
+    return Resume.from_checkpoint(local_dir)
 
 
 def train_sts(config: dict[str, Any]) -> None:

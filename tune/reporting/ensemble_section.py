@@ -1,0 +1,116 @@
+"""The report's ensemble section: what ensemble/select.py chose, its honest estimate, curves and buckets."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from tune.reporting import plots
+from tune.reporting.markup import figure, fmt, fmt_score, note, section, table
+from tune.reporting.read import Experiment
+
+
+def _points(items: Any, x_key: str) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for p in items if isinstance(items, list) else []:
+        if isinstance(p, dict) and p.get(x_key) is not None and p.get("dev_pearson") is not None:
+            xs.append(float(p[x_key]))
+            ys.append(float(p["dev_pearson"]))
+    return xs, ys
+
+
+def ensemble_section(exp: Experiment) -> str:
+    ens = exp.ensemble or {}
+    chosen = ens.get("method")
+    best_single = ens.get("best_single") if isinstance(ens.get("best_single"), dict) else {}
+    members = [m for m in ens.get("members") or [] if isinstance(m, dict)]
+    facts = [
+        ("source", escape(str(exp.ensemble_path))),
+        ("chosen method", f"<b>{escape(str(chosen))}</b> (requested: {escape(str(ens.get('method_requested')))})"),
+        ("dev_pearson", f"{fmt_score(ens.get('dev_pearson'))} (submitted form, clipped/rounded: "
+                        f"{fmt_score(ens.get('dev_pearson_submitted'))}) — selected on this same dev set"),
+        ("best single", f"{escape(str(best_single.get('trial_id')))}: {fmt_score(best_single.get('dev_pearson'))}"),
+        ("members", str(len(members))),
+        ("dev / test rows", f"{escape(fmt(ens.get('n_dev')))} / {escape(fmt(ens.get('n_test')))}"),
+        ("submission", escape(str(ens.get("submission") or "none (members carry no test predictions)"))),
+    ]
+    body = "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
+
+    held = ens.get("held_out") if isinstance(ens.get("held_out"), dict) else {}
+    methods = ens.get("methods") if isinstance(ens.get("methods"), dict) else {}
+    names = list(dict.fromkeys([*methods, *held]))
+    if names:
+        rows, classes = [], []
+        for name in names:
+            h = held.get(name) or {}
+            m = methods.get(name) or {}
+            n_members = len(m.get("weights") or {}) if m else None
+            rows.append([escape(name), fmt_score(m.get("dev_pearson")) if m else "–",
+                         fmt_score(h.get("mean")) if h else "–", fmt(h.get("sd"), 3) if h else "–",
+                         fmt_score(h.get("selection_mean")) if h else "–",
+                         (f"{h['optimism']:+.4f}" if h.get("optimism") is not None else "–") if h else "–",
+                         escape(fmt(h.get("repeats"))) if h else "–", fmt(n_members)])
+            classes.append("best" if name == chosen else "")
+        body += "<h3>Held-out estimate per method</h3>" + table(
+            ["method", "dev (full)", "held-out mean", "sd", "selection half", "optimism", "repeats", "members"],
+            rows, classes)
+        if not held:
+            body += note("No held-out estimate (--holdout-repeats 0): the dev numbers above are optimistic.")
+        if ens.get("held_out_note"):
+            body += note(escape(str(ens["held_out_note"])))
+
+    curves = []
+    for name, c in (ens.get("curves") or {}).items():
+        if not isinstance(c, dict):
+            continue
+        if c.get("kind") == "best_so_far_by_trial":
+            xs, ys = _points(c.get("points"), "trial")
+            tried = c.get("trials")
+            if xs and isinstance(tried, int | float) and tried > xs[-1]:
+                xs, ys = [*xs, float(tried)], [*ys, ys[-1]]  # the best stayed best until the last subset
+                curves.append(plots.SelectionCurve(f"{name}: best of {fmt(c.get('trials'))} random subsets", xs, ys,
+                                                   "subsets tried", log_x=max(xs) > 50 and min(xs) > 0))
+        elif c.get("kind") == "greedy_steps":
+            xs, ys = _points(c.get("steps"), "step")
+            if xs:
+                curves.append(plots.SelectionCurve(
+                    f"{name}: greedy steps (initial {fmt(c.get('init_size'))} member(s))", xs, ys, "step",
+                    best_x=c.get("best_step")))
+    if curves:
+        body += "<h3>Selection curves</h3>" + figure(
+            plots.selection_curves(curves, best_single.get("dev_pearson")),
+            "Dev Pearson of the ensemble as the selection proceeds (full dev set, so optimistic); dashed: "
+            "the best single trial.")
+
+    buckets = ens.get("buckets") if isinstance(ens.get("buckets"), dict) else {}
+    tables = {k: [r for r in v if isinstance(r, dict)] for k, v in buckets.items() if isinstance(v, list)}
+    if tables:
+        names_b = {"best_single": f"best single ({best_single.get('trial_id')})", "ensemble": f"ensemble ({chosen})"}
+        first = next(iter(tables.values()))
+        labels = [str(r.get("bucket")) for r in first]
+        plain = [i for i, lab in enumerate(labels) if lab != "all"]
+        series = {names_b.get(k, k): [rows[i].get("pearson") if i < len(rows) else None for i in plain]
+                  for k, rows in tables.items()}
+        body += "<h3>Per label bucket (dev)</h3>" + figure(
+            plots.bucket_bars([labels[i] for i in plain], series),
+            "Pearson within each gold-label bucket: the ranking inside a band, which the overall number hides.")
+        headers = ["bucket", "n"] + ["pearson", "mae", "bias"] * len(tables)
+        groups = '<tr><th colspan="2"></th>' + "".join(
+            f'<th colspan="3" class="group">{escape(names_b.get(k, k))}</th>' for k in tables) + "</tr>"
+        rows = []
+        for i, lab in enumerate(labels):
+            cells = [escape(lab), escape(fmt(first[i].get("count")))]
+            for tab in tables.values():
+                r = tab[i] if i < len(tab) else {}
+                bias = r.get("bias")
+                mae = r.get("mae")
+                cells += [fmt_score(r.get("pearson")), "–" if mae is None else f"{mae:.3f}",
+                          "–" if bias is None else f"{bias:+.3f}"]
+            rows.append(cells)
+        body += '<div class="scroll">' + table(headers, rows, groups=groups) + "</div>"
+
+    if members:
+        rows = [[escape(str(m.get("trial_id"))), fmt_score(m.get("weight")), fmt_score(m.get("dev_pearson"))]
+                for m in sorted(members, key=lambda m: -(m.get("weight") or 0))]
+        body += "<h3>Members</h3>" + table(["trial", "weight", "dev_pearson"], rows)
+    return section("ensemble", "Ensemble", body)
