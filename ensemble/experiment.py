@@ -46,6 +46,7 @@ class Library:
     dev_preds: np.ndarray  # [K, n]
     test_ids: np.ndarray | None = None  # [m] str, test-file order
     test_preds: np.ndarray | None = None  # [K, m]
+    test_labels: np.ndarray | None = None  # [m] when the test set is labelled: reported, never used to select
 
     def __post_init__(self) -> None:
         k, n = len(self.members), len(self.dev_ids)
@@ -208,12 +209,21 @@ def load_experiment(experiment: str | Path, top_k: int = 20) -> LoadedExperiment
 
         test_path = checkpoint / TEST_FILE
         if test_path.is_file():
-            test = _read_csv(test_path, trial_id, ("id", "prediction"))
+            labelled = "label" in pd.read_csv(test_path, nrows=0).columns
+            test = _read_csv(test_path, trial_id, ("id", "label", "prediction") if labelled else ("id", "prediction"))
             if test_ref is None:
                 test_ref = test
                 test_ref_trial = trial_id
             else:
                 test = _align(test, test_ref["id"].to_numpy(), trial_id, test_path, test_ref_trial)
+                if ("label" in test) != ("label" in test_ref) or (
+                    "label" in test and np.any(np.abs(test["label"].to_numpy() - test_ref["label"].to_numpy())
+                                               > _LABEL_TOLERANCE)
+                ):
+                    raise ExperimentError(
+                        f"trial {trial_id}: test labels in {test_path} differ from trial {test_ref_trial}'s: "
+                        "were these trials run on different test files?"
+                    )
             test_rows[trial_id] = test["prediction"].to_numpy(dtype=np.float64)
         members.append(MemberInfo(trial_id, checkpoint, float(row.val_pearson)))
 
@@ -232,5 +242,6 @@ def load_experiment(experiment: str | Path, top_k: int = 20) -> LoadedExperiment
         dev_preds=np.vstack(dev_rows),
         test_ids=None if test_ref is None else test_ref["id"].to_numpy(dtype=str),
         test_preds=None if not test_rows else np.vstack([test_rows[m.trial_id] for m in members]),
+        test_labels=None if test_ref is None or "label" not in test_ref else test_ref["label"].to_numpy(np.float64),
     )
     return LoadedExperiment(library=library, skipped=skipped, available=int(has_checkpoint.sum()))

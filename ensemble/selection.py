@@ -27,6 +27,8 @@ LABEL_RANGE = (0.0, 5.0)
 SUBMISSION = "submission.csv"
 ENSEMBLE_JSON = "ensemble.json"
 DEV_PREDICTIONS = "dev_predictions.csv"
+TEST_NOTE = ("test_pearson: the submission scored on the labelled test set after every choice was made; "
+             "no method, member or weight was chosen by it")
 HELD_OUT_NOTE = (
     "held_out: each repeat selects on a random half of dev and scores on the other half; optimism = "
     "selection-half score minus held-out score. The top-K trials were ranked (and early-stopped) on the full "
@@ -137,6 +139,25 @@ def _print_summary(
             print(f"  {library.members[i].trial_id:<30} weight {weights[i]:.4f}")
 
 
+def test_scores(
+    library: Library, selections: dict[str, Selection], best_single: int, decimals: int | None
+) -> dict[str, float] | None:
+    """Pearson on the labelled test set of each method's submitted predictions (and the best single model):
+    reported only; no choice above looked at it."""
+    if library.test_labels is None or library.test_preds is None:
+        return None
+    out = {name: pearson(postprocess(s.weights @ library.test_preds, decimals), library.test_labels)
+           for name, s in selections.items()}
+    out["best_single_by_dev"] = pearson(library.test_preds[best_single], library.test_labels)
+    return out
+
+
+def _print_test(scores: dict[str, float], chosen: str) -> None:
+    print("\ntest Pearson (labelled test set; NOT used for any choice above):")
+    for name, r in scores.items():
+        print(f"  {name:<20} {r:.4f}{'  <- chosen' if name == chosen else ''}")
+
+
 def build_report(
     settings: Settings,
     library: Library,
@@ -148,6 +169,7 @@ def build_report(
     buckets: dict[str, list[BucketRow]],
     best_single: int,
     has_submission: bool,
+    test: dict[str, float] | None = None,
 ) -> dict[str, object]:
     sel = selections[chosen]
     member_r = member_pearsons(library.dev_preds, library.labels)
@@ -178,6 +200,9 @@ def build_report(
         "weights": {t: float(w) for t, w in zip(trial_ids, sel.weights, strict=True)},
         "dev_pearson": sel.dev_pearson,
         "dev_pearson_submitted": pearson(dev_final, library.labels),
+        "test_pearson": None if test is None else test[chosen],
+        "test_pearson_by_method": test,
+        "test_note": None if test is None else TEST_NOTE,
         "best_single": {
             "trial_id": trial_ids[best_single],
             "checkpoint": str(library.members[best_single].checkpoint),
@@ -264,6 +289,9 @@ def run(settings: Settings) -> dict[str, object]:
     }
     print("\nper-label-bucket on dev (ensemble: submitted form, clipped/rounded):")
     print(format_tables(buckets))
+    test = test_scores(library, selections, best_single, settings.decimals)
+    if test is not None:
+        _print_test(test, chosen)
 
     files = {
         DEV_PREDICTIONS: csv_text(
@@ -291,6 +319,7 @@ def run(settings: Settings) -> dict[str, object]:
         bucket_json,
         best_single,
         SUBMISSION in files,
+        test,
     )
     files[ENSEMBLE_JSON] = dumps_json(report)
     written = write_files_atomically(settings.output, files, remove)

@@ -149,10 +149,11 @@ def test_method_all_includes_a_registered_toy_method(toys, tmp_path: Path):
 
 
 def test_every_registered_head_builds(micro_config):
-    from trainables.heads import RegressionHead
+    from trainables.heads import make_head
     from trainables.registry import HEADS
 
     h = torch.randn(2, 4, 8)
     for name in HEADS.names():
-        out = RegressionHead(name, 8, 0.0)(h, torch.ones(2, 4), torch.tensor([1, 2]))
-        assert out.shape == (2,)
+        out = make_head(name, 8, 0.0)(h, torch.ones(2, 4), torch.tensor([1, 2]))
+        # cross-encoder heads score each row; bi-encoder heads read rows as (first sentences, second sentences)
+        assert out.shape == ((1,) if HEADS.get(name).meta.get("separate_sentences") else (2,))

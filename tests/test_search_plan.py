@@ -26,10 +26,24 @@ def test_list_spaces_prints_every_space(capsys):
         assert name in out
 
 
-def test_dry_run_of_a_hub_space_works_offline_and_prints_the_plan(capsys):
+def test_dry_run_of_a_hub_space_without_the_model_fails_in_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    assert search.main(["--space", "roberta_large", "--dry-run"]) == 2
+    cap = capsys.readouterr()
+    err = cap.err.strip().splitlines()
+    assert len(err) == 1 and "klue/roberta-large" in err[0] and "Traceback" not in cap.err
+    assert "python -m tune.prefetch --space roberta_large" in err[0] and "--set backbone=" in err[0]
+    assert "dry run: nothing started" not in cap.out
+
+
+def test_dry_run_of_a_hub_space_passes_with_the_model_in_the_hf_cache(capsys, tmp_path, monkeypatch):
+    from tests.test_backbones import cache_snapshot
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    cache_snapshot(tmp_path / "hf-home", "klue/roberta-large")
     assert search.main(["--space", "roberta_large", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "klue/roberta-large" in out and "dry run: nothing started" in out
+    assert "klue/roberta-large" in out and "in the Hugging Face cache" in out and "dry run: nothing started" in out
     assert "lr ~ loguniform" in out and "train 11168 rows" in out
 
 

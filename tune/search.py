@@ -24,6 +24,7 @@ from trainables.data import DataError
 from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
+from tune.preflight import check_backbones
 
 # checkpoints are reported only on improvement and pruned to one per trial; Tune's warning about
 # frequent experiment snapshots is expected noise for short trials
@@ -367,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{data_info['dev_rows']} rows ({data_info['dev_path']})"
               + (f", test {data_info['test_rows']} rows" if data_info["test_rows"] else ", no test file")
               + (" (labelled: scored, never used to select)" if data_info.get("test_labelled") else ""))
+        p = check_backbones(p, acquire=not args.dry_run)
         if args.dry_run:
             print("dry run: nothing started")
             return 0
