@@ -1,7 +1,7 @@
 """A real pretrained Korean-capable backbone (multilingual-e5-small, trimmed) as a local-directory backbone.
 
-Build it once with `bash ../shared/models/build_e5_small_ko.sh ~/.cache/sts-tune/e5-small-ko` (CI does);
-the test skips when it is not built.
+Built by the product's own offline recipe: `python -m tune.prefetch --space e5_small` (CI does) puts it in
+~/.cache/sts-tune/models/e5-small-ko ($STS_TUNE_E5_DIR overrides); the tests skip when it is not built.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from trainables.config import TrialConfig
 from trainables.training import train
 
-E5_DIR = Path(os.environ.get("STS_TUNE_E5_DIR", Path.home() / ".cache" / "sts-tune" / "e5-small-ko"))
+E5_DIR = Path(os.environ.get("STS_TUNE_E5_DIR", Path.home() / ".cache" / "sts-tune" / "models" / "e5-small-ko"))
 
 pytestmark = pytest.mark.slow
 
@@ -53,3 +53,20 @@ def test_pretrained_e5_fine_tunes_as_a_local_directory_backbone(small_data, tmp_
 
     pred = load_checkpoint(saved[-1]).predict(prepare_data(cfg).dev.head(8))
     assert pred.shape == (8,)
+
+
+@pytest.mark.skipif(not (E5_DIR / "model.safetensors").is_file(), reason=f"e5-small-ko not built at {E5_DIR}")
+def test_e5_bi_encoder_starts_from_its_zero_shot_quality_and_keeps_it(small_data):
+    from trainables.baselines import ZERO_SHOT, compute_baselines
+    from trainables.pipeline import prepare_data
+
+    cfg = TrialConfig(
+        backbone=str(E5_DIR), head="bi_cosine", text_prefix="query: ", train_path=str(small_data["train"]),
+        dev_path=str(small_data["dev"]), max_length=64, batch_size=16, eval_batch_size=64, lr=5e-5,
+        max_epochs=1, limit_train_batches=10, num_threads=2, seed=0,
+    )
+    data = prepare_data(cfg)
+    zero = compute_baselines(cfg, data.dev, None)[ZERO_SHOT]["dev"]
+    result = train(cfg, data=data)
+    # the bi-encoder head is the zero-shot scorer plus an affine map: 10 small steps must not lose that quality
+    assert zero > 0.6 and result.val_pearson > zero - 0.05, (zero, result.val_pearson)

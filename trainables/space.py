@@ -21,7 +21,7 @@ from trainables.paths import SEARCH_SPACES, resolve_local_path
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint", "grid")
 SPACE_KEYS = ("description", "fixed", "search", "scheduler")
-SCHEDULER_KEYS = ("max_epochs", "grace_period", "reduction_factor", "num_samples")
+SCHEDULER_KEYS = ("max_epochs", "grace_period", "reduction_factor", "num_samples", "cpus_per_trial")
 PATH_KNOBS = ("backbone", "tokenizer", "train_path", "dev_path", "test_path", "speller_cache",
               "synonyms_path", "paraphrases_path", "cache_dir")
 

@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace-period", type=float, default=None,
                    help="epochs before a trial can be stopped; fractions (e.g. 0.25) need val_checks_per_epoch >= 4")
     p.add_argument("--reduction-factor", type=float, default=None, help="ASHA/HyperBand reduction factor")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--cpus-per-trial", type=float, default=None,
+                   help="CPUs (= torch threads) per trial (default: the space's scheduler.cpus_per_trial, else 1)")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions allowed, e.g. 0.25")
     p.add_argument("--workers-per-trial", type=int, default=1,
                    help="DDP workers per trial (Ray Train inside the Tune trial) for backbones too big for one GPU")
@@ -90,6 +91,11 @@ def plan(args: argparse.Namespace) -> Plan:
     space = load_space(args.space)
     pins = parse_overrides(args.overrides)
     sched = space.scheduler
+    if args.cpus_per_trial is None:
+        # a per-space default: a 12-layer model uses 2 threads well, a toy model runs best as parallel 1-thread trials
+        args.cpus_per_trial = float(sched.get("cpus_per_trial", 1))
+    if args.cpus_per_trial <= 0:
+        raise ConfigError(f"--cpus-per-trial {args.cpus_per_trial:g}: must be > 0")
     max_epochs = args.max_epochs or int(pins.get("max_epochs", sched.get("max_epochs", 3)))
     grace = args.grace_period or float(sched.get("grace_period", 1))
     rf = args.reduction_factor or float(sched.get("reduction_factor", 3))
@@ -359,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:20s} INVALID: {e}")
         return 0
     try:
-        if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0 or args.workers_per_trial < 1:
-            raise ConfigError("--cpus-per-trial must be > 0, --gpus-per-trial >= 0, --workers-per-trial >= 1")
+        if args.gpus_per_trial < 0 or args.workers_per_trial < 1:
+            raise ConfigError("--gpus-per-trial must be >= 0 and --workers-per-trial >= 1")
         p = plan(args)
         data_info = validate_data(p)
         print_plan(p, args)
