@@ -47,19 +47,29 @@ def param_space(space: SearchSpace, search_alg: str, fixed: dict[str, Any], pins
     return out
 
 
-def make_search_alg(name: str, seed: int, max_concurrent: int, space: SearchSpace):
+def default_point(space: SearchSpace, pins: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The space's defaults of its searched knobs (pinned ones excluded): the first trial of a search."""
+    return {k: d.default for k, d in space.search.items() if k not in (pins or {})}
+
+
+def make_search_alg(
+    name: str, seed: int, max_concurrent: int, space: SearchSpace, pins: dict[str, Any] | None = None
+):
     if name not in SEARCH_ALGS:
         raise ConfigError(f"--search-alg {name!r}: allowed values are {', '.join(SEARCH_ALGS)}")
+    # The space's default point runs first: a known-good config is the yardstick early stopping measures every
+    # later trial against (with one trial at a time, ASHA always promotes the first trial at every rung).
+    first = [default_point(space, pins)] if name != "grid" and default_point(space, pins) else None
     if name in ("random", "grid"):
-        return BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent or 0)
+        return BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent or 0, points_to_evaluate=first)
     if name == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
-        alg = OptunaSearch(seed=seed)
+        alg = OptunaSearch(seed=seed, points_to_evaluate=first)
     else:
         from ray.tune.search.bohb import TuneBOHB
 
-        alg = TuneBOHB(seed=seed)
+        alg = TuneBOHB(seed=seed, points_to_evaluate=first)
     return ConcurrencyLimiter(alg, max_concurrent=max_concurrent) if max_concurrent else alg
 
 

@@ -300,7 +300,7 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
                 tune_config=tune.TuneConfig(
                     metric=METRIC,
                     mode=MODE,
-                    search_alg=make_search_alg(search_alg, args.seed, args.max_concurrent, space),
+                    search_alg=make_search_alg(search_alg, args.seed, args.max_concurrent, space, p.pins),
                     scheduler=make_scheduler(
                         args.scheduler, search_alg=search_alg, max_epochs=p.max_epochs,
                         grace_period=p.grace_period, reduction_factor=p.reduction_factor, space=space,
