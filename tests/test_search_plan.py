@@ -99,3 +99,20 @@ def test_head_local_storage_is_refused_on_a_multi_node_cluster(tmp_path):
     search.check_storage_for_cluster(str(tmp_path), alive_nodes=3, asserted_shared=True)
     with pytest.raises(ConfigError, match=r"local path .* but the cluster has 3 nodes"):
         search.check_storage_for_cluster(str(tmp_path), alive_nodes=3, asserted_shared=False)
+
+
+@pytest.mark.parametrize("alg", ["optuna", "random"])
+def test_the_spaces_default_point_is_the_first_trial(alg):
+    from tune.ray_space import default_point, make_search_alg
+
+    space = load_space("e5_small")
+    pins = {"lr": 1e-4}
+    searcher = make_search_alg(alg, 0, 0, space, pins)
+    first = default_point(space, pins)
+    assert "lr" not in first and first["head"] == "bi_cosine"
+    if alg == "optuna":
+        searcher.set_search_properties("val_pearson", "max", param_space(space, alg, {"max_epochs": 1}, pins))
+        suggested = searcher.suggest("t0")
+        assert {k: suggested[k] for k in first} == first and "lr" not in suggested  # pinned: not searched
+    else:
+        assert searcher._points_to_evaluate == [first]
