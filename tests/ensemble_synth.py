@@ -36,6 +36,7 @@ class Synth:
     dev_preds: np.ndarray  # [K, n] in dev order
     test_ids: list[str] | None
     test_preds: np.ndarray | None
+    test_labels: np.ndarray | None = None  # only for labelled_test=True: scored, never used to select
 
     def checkpoint(self, trial_id: str) -> Path:
         return self.root / trial_id / "checkpoint_000003"
@@ -61,6 +62,7 @@ def make_experiment(
     seed: int = 0,
     extra_rows: list[dict[str, object]] | None = None,
     dev_preds: np.ndarray | None = None,
+    labelled_test: bool = False,
 ) -> Synth:
     """Write leaderboard.csv and one checkpoint directory per member under root; return the truth."""
     rng = np.random.default_rng(seed)
@@ -85,7 +87,8 @@ def make_experiment(
             ckpt / "dev_predictions.csv", index=False
         )
         if test_ids is not None and test_preds is not None:
-            pd.DataFrame({"id": test_ids, "prediction": test_preds[i]}).to_csv(
+            labels_col = {"label": np.round(test_truth, 2)} if labelled_test and test_truth is not None else {}
+            pd.DataFrame({"id": test_ids, **labels_col, "prediction": test_preds[i]}).to_csv(
                 ckpt / "test_predictions.csv", index=False
             )
         r = _pearson(dev_preds[i], labels)
@@ -110,4 +113,5 @@ def make_experiment(
     board = pd.DataFrame(rows).sort_values("val_pearson", ascending=False, na_position="last")
     board.insert(0, "rank", range(1, len(board) + 1))
     board[LEADERBOARD_COLUMNS].to_csv(root / "leaderboard.csv", index=False)
-    return Synth(root, trial_ids, dev_ids, labels, dev_preds, test_ids, test_preds)
+    test_labels = np.round(test_truth, 2) if labelled_test and test_truth is not None else None
+    return Synth(root, trial_ids, dev_ids, labels, dev_preds, test_ids, test_preds, test_labels)

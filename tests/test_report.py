@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,10 @@ import pytest
 from ensemble_synth import make_experiment
 
 from ensemble import select_cli
+from trainables.metrics import pearson
 from tune import report
 from tune.reporting.plots import classify_knob
+from tune.results import TEST_NOTE
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_SECTIONS = ("summary", "leaderboard", "learning-curves", "rungs", "hyperparameters", "parallel-coordinates",
@@ -28,13 +31,28 @@ ERRORED = "trial_err"
 REMOTE = re.compile(r"""(?:\b(?:src|href)\s*=\s*["']?\s*|url\(\s*["']?\s*)(?:https?:)?//""", re.I)
 
 
-def make_search(root: Path, *, ensemble: bool = False, history: bool = True) -> Path:
-    """A finished tiny search: 5 trials with checkpoints (one stopped early) and one that errored."""
+BASELINES = {  # summary.json's no-training reference scores, all below the synthetic trials
+    "assets/tiny-bert": {"char_bigram_overlap": {"dev": 0.3125, "test": 0.2875},
+                         "zero_shot_cosine": {"dev": 0.5125, "test": 0.4875}},
+}
+
+
+def make_search(root: Path, *, ensemble: bool = False, history: bool = True, scored: bool = True) -> Path:
+    """A finished tiny search: 5 trials with checkpoints (one stopped early) and one that errored.
+
+    scored: a labelled test set (test_pearson in leaderboard, history, summary and ensemble.json) and the
+    reference baselines in summary.json; False: an experiment written before those existed.
+    """
     errored = {"trial_id": ERRORED, "val_pearson": math.nan, "best_epoch": math.nan, "epochs_run": 0.0,
                "status": "ERROR", "seconds": 2.0, "checkpoint": "", "config/lr": 3e-3}
-    make_experiment(root, members=5, n_dev=120, n_test=None, noise=[0.6, 0.8, 1.0, 1.3, 1.8], extra_rows=[errored])
+    synth = make_experiment(root, members=5, n_dev=120, n_test=80 if scored else None, labelled_test=scored,
+                            noise=[0.6, 0.8, 1.0, 1.3, 1.8], extra_rows=[errored])
     board = pd.read_csv(root / "leaderboard.csv", dtype={"trial_id": str})
     n = len(board)
+    if scored:
+        assert synth.test_preds is not None and synth.test_labels is not None
+        test = {t: pearson(p, synth.test_labels) for t, p in zip(synth.trial_ids, synth.test_preds, strict=True)}
+        board.insert(3, "test_pearson", board["trial_id"].map(test))  # NaN for the errored trial
     rng = np.random.default_rng(1)
     board["epochs_run"] = np.where(board["trial_id"].eq(ERRORED), 0.0, float(MAX_EPOCHS))
     board.loc[board["trial_id"].eq(EARLY), ["epochs_run", "best_epoch", "seconds"]] = [1.0, 1.0, 4.0]
@@ -52,7 +70,8 @@ def make_search(root: Path, *, ensemble: bool = False, history: bool = True) -> 
         for epoch in range(1, int(r["epochs_run"]) + 1):
             rows.append({"trial_id": r["trial_id"], "training_iteration": epoch, "epoch": float(epoch),
                          "val_pearson": r["val_pearson"] - 0.1 * (r["epochs_run"] - epoch), "val_loss": 1.0,
-                         "train_loss": 1.0, "lr": r["config/lr"], "time_total_s": 3.0 * epoch})
+                         "train_loss": 1.0, "lr": r["config/lr"], "time_total_s": 3.0 * epoch,
+                         **({"test_pearson": r["test_pearson"] - 0.1 * (r["epochs_run"] - epoch)} if scored else {})})
     if history:
         pd.DataFrame(rows).to_csv(root / "history.csv", index=False)
     best = board.iloc[0]
@@ -65,6 +84,8 @@ def make_search(root: Path, *, ensemble: bool = False, history: bool = True) -> 
         "total_epochs": float(board["epochs_run"].sum()), "search_alg": "optuna", "scheduler": "asha",
         "num_samples": n,
     }
+    if scored:
+        summary |= {"best_test_pearson": float(best["test_pearson"]), "test_note": TEST_NOTE, "baselines": BASELINES}
     (root / "summary.json").write_text(json.dumps(summary, default=lambda v: v.item()))
     if ensemble:
         argv = ["--experiment", str(root), "--holdout-repeats", "5", "--trials", "50", "--ensemble-size", "5"]
@@ -247,3 +268,118 @@ def test_script_runs_from_any_directory(tmp_path: Path) -> None:
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (exp / "report.html").is_file()
+
+
+# --- scores never used for selection: test_pearson and the no-training reference scores ---------------------
+NOT_USED = "not used for selection"
+
+
+def part(page: str, sid: str) -> str:
+    start = page.index(f'<section id="{sid}"')
+    return page[start : page.index("</section>", start)].replace("<wbr>", "")
+
+
+def test_summary_and_leaderboard_show_test_and_baselines(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp")
+    board = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str})
+    summary = json.loads((exp / "summary.json").read_text())
+    code, out = build(exp)
+    assert code == 0
+    page = out.read_text(encoding="utf-8")
+    head = part(page, "summary")
+    best_val, best_test = summary["best_val_pearson"], summary["best_test_pearson"]
+    cards = head[head.index('<div class="scores">') :]
+    assert f"{best_val:.4f}" in cards and f"{best_test:.4f}" in cards and NOT_USED in cards
+    assert cards.index(f"{best_val:.4f}") < cards.index(f"{best_test:.4f}")  # side by side, val first
+    refs = head[head.index("Reference scores (no training)") :]
+    for backbone, named in BASELINES.items():
+        assert backbone in refs
+        for name, scores in named.items():
+            assert name in refs
+            assert f"{scores['dev']:.4f}" in refs and f"{scores['test']:.4f}" in refs
+            assert f"{best_val - scores['dev']:+.4f} above" in refs
+            assert f"{best_test - scores['test']:+.4f} above" in refs
+    assert NOT_USED in refs and 'class="warn"' not in page and "BELOW" not in page
+
+    lb = part(page, "leaderboard")
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", lb)
+    assert [h.split("<br>")[0] for h in headers[2:4]] == ["val_pearson", "test_pearson"]
+    assert f'title="{NOT_USED}"' in lb and escape(TEST_NOTE) in lb
+    for r in board.head(3).itertuples():
+        assert f"<td class=\"num\">{r.test_pearson:.4f}</td>" in lb
+
+
+def test_below_a_baseline_is_a_warning(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp")
+    summary = json.loads((exp / "summary.json").read_text())
+    summary["baselines"]["assets/tiny-bert"]["zero_shot_cosine"] = {"dev": 0.999, "test": 0.998}
+    (exp / "summary.json").write_text(json.dumps(summary))
+    code, out = build(exp)
+    assert code == 0
+    head = part(out.read_text(encoding="utf-8"), "summary")
+    warn = re.search(r'<p class="warn">(.*?)</p>', head)
+    assert warn and "does not beat a reference score" in warn.group(1)
+    assert "zero_shot_cosine" in warn.group(1) and "char_bigram_overlap" not in warn.group(1)
+    assert head.index('class="warn"') < head.index("<dl>")  # at the top of the page, not buried
+    dev_gap = summary["best_val_pearson"] - 0.999
+    assert f'<td class="below">{dev_gap:+.4f} BELOW</td>' in head
+    assert f"{summary['best_val_pearson'] - 0.3125:+.4f} above" in head  # the other reference is still beaten
+
+
+def test_ensemble_shows_test_per_method(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp", ensemble=True)
+    ens = json.loads((exp / "ensemble" / "ensemble.json").read_text())
+    assert ens["test_pearson"] is not None  # the synthetic test set is labelled
+    code, out = build(exp)
+    assert code == 0
+    part_e = part(out.read_text(encoding="utf-8"), "ensemble")
+    facts = part_e[: part_e.index("</dl>")]
+    assert f"<b>{ens['test_pearson']:.4f}</b>" in facts and NOT_USED in facts
+    held = part_e[part_e.index("Held-out estimate per method and test Pearson") :]
+    held = held[: held.index("</table>")]
+    assert f'title="{NOT_USED}"' in held
+    for name, r in ens["test_pearson_by_method"].items():
+        assert f"{r:.4f}</td></tr>" in held, name  # the last column of each row
+    assert f"best single by dev ({ens['best_single']['trial_id']})" in held
+    assert escape(ens["test_note"]) in part_e
+    assert "test_pearson against the reference scores" in part_e and "BELOW" not in part_e
+    members = part_e[part_e.index("<h3>Members</h3>") :]
+    assert "test_pearson" in members
+
+
+def test_all_nan_test_column_is_hidden(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp")  # an unlabelled test set: the column is there, empty
+    board = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str})
+    board["test_pearson"] = math.nan
+    board.to_csv(exp / "leaderboard.csv", index=False)
+    summary = json.loads((exp / "summary.json").read_text())
+    summary["best_test_pearson"] = None
+    summary["baselines"] = {"assets/tiny-bert": {"char_bigram_overlap": {"dev": 0.3125}}}
+    (exp / "summary.json").write_text(json.dumps(summary))
+    code, out = build(exp)
+    assert code == 0
+    page = out.read_text(encoding="utf-8")
+    assert "test_pearson" not in part(page, "leaderboard")
+    head = part(page, "summary")
+    assert '<div class="scores">' not in head and "test_pearson" not in head
+    refs = head[head.index("Reference scores (no training)") :]
+    assert "0.3125" in refs and "(test)" not in refs and NOT_USED not in refs
+
+
+def test_old_experiment_without_the_new_keys(tmp_path: Path) -> None:
+    exp = make_search(tmp_path / "exp", ensemble=True, scored=False)
+    summary = json.loads((exp / "summary.json").read_text())
+    assert not {"best_test_pearson", "baselines", "test_note"} & set(summary)
+    path = exp / "ensemble" / "ensemble.json"
+    ens = json.loads(path.read_text())
+    for key in ("test_pearson", "test_pearson_by_method", "test_note"):  # written before they existed
+        ens.pop(key)
+    path.write_text(json.dumps(ens))
+    assert "test_pearson" not in pd.read_csv(exp / "leaderboard.csv").columns
+    code, out = build(exp)
+    assert code == 0
+    page = out.read_text(encoding="utf-8")
+    assert section_ids(page) == {*BASE_SECTIONS, "ensemble"}
+    for absent in (NOT_USED, "test_pearson", "Reference scores", 'class="warn"', '<div class="scores">'):
+        assert absent not in page, absent
+    assert "Held-out estimate per method</h3>" in page

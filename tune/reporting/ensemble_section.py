@@ -5,8 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from tune.reporting import plots
-from tune.reporting.markup import figure, fmt, fmt_score, note, section, table
+from tune.reporting import plots, scores
+from tune.reporting.markup import Cell, figure, fmt, fmt_score, note, section, table
 from tune.reporting.read import Experiment
 
 
@@ -17,6 +17,25 @@ def _points(items: Any, x_key: str) -> tuple[list[float], list[float]]:
             xs.append(float(p[x_key]))
             ys.append(float(p["dev_pearson"]))
     return xs, ys
+
+
+SINGLE = "best_single_by_dev"
+
+
+def _test_by_method(ens: dict[str, Any]) -> dict[str, float]:
+    raw = ens.get("test_pearson_by_method")
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): v for k, r in raw.items() if (v := scores.number(r)) is not None}
+
+
+def _test_facts(ens: dict[str, Any]) -> list[tuple[str, str]]:
+    test = scores.number(ens.get("test_pearson"))
+    if test is None:
+        return []
+    single = _test_by_method(ens).get(SINGLE)
+    return [("test_pearson", f"<b>{fmt_score(test)}</b> <span class='nsel'>({scores.NOT_USED})</span>"
+             + ("" if single is None else f" — best single trial by dev: {fmt_score(single)}"))]
 
 
 def ensemble_section(exp: Experiment) -> str:
@@ -30,17 +49,21 @@ def ensemble_section(exp: Experiment) -> str:
         ("dev_pearson", f"{fmt_score(ens.get('dev_pearson'))} (submitted form, clipped/rounded: "
                         f"{fmt_score(ens.get('dev_pearson_submitted'))}) — selected on this same dev set"),
         ("best single", f"{escape(str(best_single.get('trial_id')))}: {fmt_score(best_single.get('dev_pearson'))}"),
+        *_test_facts(ens),
         ("members", str(len(members))),
         ("dev / test rows", f"{escape(fmt(ens.get('n_dev')))} / {escape(fmt(ens.get('n_test')))}"),
         ("submission", escape(str(ens.get("submission") or "none (members carry no test predictions)"))),
     ]
     body = "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
 
+    body += scores.ensemble_comparison(exp, scores.number(ens.get("test_pearson")))
     held = ens.get("held_out") if isinstance(ens.get("held_out"), dict) else {}
     methods = ens.get("methods") if isinstance(ens.get("methods"), dict) else {}
-    names = list(dict.fromkeys([*methods, *held]))
+    test = _test_by_method(ens)
+    names = list(dict.fromkeys([*methods, *held, *(n for n in test if n != SINGLE)]))
     if names:
-        rows, classes = [], []
+        rows: list[list[Cell]] = []
+        classes = []
         for name in names:
             h = held.get(name) or {}
             m = methods.get(name) or {}
@@ -51,9 +74,22 @@ def ensemble_section(exp: Experiment) -> str:
                          (f"{h['optimism']:+.4f}" if h.get("optimism") is not None else "–") if h else "–",
                          escape(fmt(h.get("repeats"))) if h else "–", fmt(n_members)])
             classes.append("best" if name == chosen else "")
-        body += "<h3>Held-out estimate per method</h3>" + table(
-            ["method", "dev (full)", "held-out mean", "sd", "selection half", "optimism", "repeats", "members"],
-            rows, classes)
+        headers = ["method", "dev (full)", "held-out mean", "sd", "selection half", "optimism", "repeats", "members"]
+        groups = ""
+        if test:
+            for name, row in zip(names, rows, strict=True):
+                row.append(fmt_score(test[name]) if name in test else "–")
+            if SINGLE in test:
+                rows.append([f"best single by dev ({escape(str(best_single.get('trial_id')))})",
+                             fmt_score(best_single.get("dev_pearson")), *["–"] * 6, fmt_score(test[SINGLE])])
+                classes.append("")
+            headers.append("test")
+            groups = ('<tr><th colspan="8" class="group">dev: what the selection saw</th>'
+                      '<th class="group">labelled test</th></tr>')
+        body += "<h3>Held-out estimate per method" + (" and test Pearson" if test else "") + "</h3>" + table(
+            headers, rows, classes, groups=groups, header_notes={"test": scores.NOT_USED} if test else None)
+        if test:
+            body += note(escape(scores.test_note(ens)) + ".")
         if not held:
             body += note("No held-out estimate (--holdout-repeats 0): the dev numbers above are optimistic.")
         if ens.get("held_out_note"):
@@ -110,7 +146,11 @@ def ensemble_section(exp: Experiment) -> str:
         body += '<div class="scroll">' + table(headers, rows, groups=groups) + "</div>"
 
     if members:
+        board_test = (dict(zip(exp.board["trial_id"].astype(str), exp.board["test_pearson"], strict=True))
+                      if scores.has_test_column(exp) else None)
         rows = [[escape(str(m.get("trial_id"))), fmt_score(m.get("weight")), fmt_score(m.get("dev_pearson"))]
+                + ([] if board_test is None else [fmt_score(board_test.get(str(m.get("trial_id"))))])
                 for m in sorted(members, key=lambda m: -(m.get("weight") or 0))]
-        body += "<h3>Members</h3>" + table(["trial", "weight", "dev_pearson"], rows)
+        headers = ["trial", "weight", "dev_pearson"] + ([] if board_test is None else ["test_pearson"])
+        body += "<h3>Members</h3>" + table(headers, rows, header_notes={"test_pearson": scores.NOT_USED})
     return section("ensemble", "Ensemble", body)

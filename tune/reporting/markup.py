@@ -41,14 +41,33 @@ def fmt_seconds(seconds: Any) -> str:
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?|NaN|–")
 
 
-def table(headers: list[str], rows: list[list[str]], classes: list[str] | None = None, groups: str = "") -> str:
-    """`rows` are already-escaped HTML cells; numbers are right-aligned so their digits line up."""
-    # long knob names (hidden_dropout) may break after an underscore: wide boards fit without scrolling
-    head = "".join(f"<th>{escape(h).replace('_', '_<wbr>')}</th>" for h in headers)
+Cell = str | tuple[str, str]  # already-escaped HTML, or (HTML, CSS class of the cell)
+
+
+def _cell(c: Cell) -> str:
+    html, cls = c if isinstance(c, tuple) else (c, "")
+    cls = " ".join(x for x in ("num" if NUMBER.fullmatch(html) else "", cls) if x)
+    return f'<td class="{cls}">{html}</td>' if cls else f"<td>{html}</td>"
+
+
+def table(headers: list[str], rows: list[list[Cell]], classes: list[str] | None = None, groups: str = "",
+          header_notes: dict[str, str] | None = None) -> str:
+    """`rows` are already-escaped HTML cells; numbers are right-aligned so their digits line up.
+
+    `header_notes` {header: text}: a small line under that header and its tooltip ("not used for selection").
+    """
+    notes = header_notes or {}
+
+    def th(h: str) -> str:
+        # long knob names (hidden_dropout) may break after an underscore: wide boards fit without scrolling
+        label = escape(h).replace("_", "_<wbr>")
+        if h not in notes:
+            return f"<th>{label}</th>"
+        return f'<th title="{escape(notes[h])}">{label}<br><span class="nsel">{escape(notes[h])}</span></th>'
+
+    head = "".join(th(h) for h in headers)
     body = "".join(
-        (f'<tr class="{classes[i]}">' if classes and classes[i] else "<tr>")
-        + "".join(f'<td class="num">{c}</td>' if NUMBER.fullmatch(c) else f"<td>{c}</td>" for c in row)
-        + "</tr>"
+        (f'<tr class="{classes[i]}">' if classes and classes[i] else "<tr>") + "".join(_cell(c) for c in row) + "</tr>"
         for i, row in enumerate(rows)
     )
     return f"<table><thead>{groups}<tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -89,4 +108,13 @@ figure { margin: 12px 0; } figure svg { max-width: 100%; height: auto; }
 figcaption, .note { color: #555; font-size: 13px; }
 th.group { text-align: center; }
 details { margin: 8px 0; } summary { cursor: pointer; color: #4c72b0; }
+.aside { font-size: 11px; color: #777; }
+.nsel { font-size: 10.5px; font-weight: normal; font-style: italic; color: #8a5a00; }
+.scores { display: flex; gap: 14px; flex-wrap: wrap; margin: 12px 0; }
+.score { border: 1px solid #ccd; border-radius: 6px; padding: 8px 14px; min-width: 240px; }
+.score.test { border-style: dashed; border-color: #d9b66a; background: #fffaf0; }
+.score .value { font-size: 26px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.score .what { font-size: 12.5px; color: #555; }
+.warn { background: #fdecea; border-left: 5px solid #c0392b; padding: 8px 12px; color: #7b1d12; margin: 10px 0; }
+.below { color: #b0281a; font-weight: 700; } td.below { background: #fdecea; } td.above { color: #276b2f; }
 """

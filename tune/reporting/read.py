@@ -82,6 +82,8 @@ def read_board(root: Path) -> pd.DataFrame:
                 board[col] = pd.to_numeric(board[col])
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"{path}: column {col} must be numeric ({exc})") from exc
+    if "test_pearson" in board.columns:  # optional (labelled test sets only): a bad cell is just not a score
+        board["test_pearson"] = pd.to_numeric(board["test_pearson"], errors="coerce")
     board["status"] = board["status"].fillna("").astype(str)
     return board
 

@@ -7,7 +7,7 @@ from html import escape
 
 import numpy as np
 
-from tune.reporting import plots
+from tune.reporting import plots, scores
 from tune.reporting.markup import figure, fmt, fmt_score, fmt_seconds, note, section, table
 from tune.reporting.read import HISTORY, PROGRESS, Experiment
 
@@ -36,10 +36,16 @@ def summary_section(exp: Experiment) -> str:
         facts.insert(2, ("best trial", "none: no trial reported a finite val_pearson"))
     else:
         row = board.iloc[best]
+        test = scores.best_test(exp)
         facts.insert(2, ("best trial", f"<b>{escape(str(row['trial_id']))}</b> — val_pearson "
                                        f"<b>{fmt_score(row['val_pearson'])}</b> at epoch "
-                                       f"{escape(fmt(row.get('best_epoch')))}"))
-    body = "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
+                                       f"{escape(fmt(row.get('best_epoch')))}" + (
+                                           "" if test is None else f"; test_pearson {fmt_score(test)} "
+                                           f"<span class='nsel'>({scores.NOT_USED})</span>")))
+    refs = scores.baselines(exp)
+    body = scores.warning("The best trial", scores.best_val(exp), scores.best_test(exp), refs)
+    body += "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
+    body += scores.score_cards(exp) + scores.reference_table(exp)
     if best is not None and exp.knob_columns:
         row = board.iloc[best]
         varying = set(exp.varying)
@@ -53,15 +59,16 @@ def summary_section(exp: Experiment) -> str:
 
 def leaderboard_section(exp: Experiment, top: int) -> str:
     board = exp.board
-    base = [c for c in ("rank", "trial_id", "val_pearson", "best_epoch", "epochs_run", "status", "seconds")
-            if c in board.columns]
+    test = scores.has_test_column(exp)
+    base = [c for c in ("rank", "trial_id", "val_pearson", "test_pearson", "best_epoch", "epochs_run", "status",
+                        "seconds") if c in board.columns and (c != "test_pearson" or test)]
     cols = [*base, *exp.varying]
     rows, classes = [], []
     best = exp.best_index
     for i, row in board.head(top).iterrows():
         cells = []
         for c in cols:
-            if c == "val_pearson":
+            if c in ("val_pearson", "test_pearson"):
                 cells.append(fmt_score(row[c]))
             elif c == "status":
                 # TERMINATED says nothing Ray-specific worth the width: show how the trial ended instead
@@ -80,8 +87,11 @@ def leaderboard_section(exp: Experiment, top: int) -> str:
     knobs = (f"{len(exp.varying)} knob(s) that vary between trials" if exp.varying
              else "no knob varies between trials")
     body = note(f"{escape(shown)}, best first; {escape(knobs)} (constant knobs: see the best trial's config).")
-    return section("leaderboard", "Leaderboard", body + '<div class="scroll">' + table(headers, rows, classes)
-                   + "</div>")
+    notes = {"test_pearson": scores.NOT_USED} if test else {}
+    body += '<div class="scroll">' + table(headers, rows, classes, header_notes=notes) + "</div>"
+    if test:
+        body += note(escape(scores.test_note(exp.summary)) + ". Ranked by val_pearson only.")
+    return section("leaderboard", "Leaderboard", body)
 
 
 def learning_curves_section(exp: Experiment) -> str:
