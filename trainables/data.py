@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -272,11 +272,19 @@ class DatasetSplits:
     train_path: str
     dev_path: str
     test_path: str
+    warnings: tuple[str, ...] = ()  # one line each, for the command line (trainables/datachecks.py)
 
 
-def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", fmt: str = "auto") -> DatasetSplits:
+def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", fmt: str = "auto", *,
+                allow_overlap: bool = False, batch_size: int = 1, num_folds: int = 0) -> DatasetSplits:
     """Train, dev and optional test; empty paths mean the bundled KLUE-STS split (train / dev carved from
-    train / the official dev set as the labelled test set, which is the default only with the bundled train)."""
+    train / the official dev set as the labelled test set, which is the default only with the bundled train).
+
+    The splits are checked together (trainables/datachecks.py: shared pairs, constant dev labels, sizes):
+    a DataError for what no trial should run on, one-line `warnings` for the command line to print.
+    """
+    from trainables.datachecks import check_splits
+
     train_p = train_path or str(DEFAULT_TRAIN)
     dev_p = dev_path or str(DEFAULT_DEV)
     if not train_path and not test_path:
@@ -284,14 +292,9 @@ def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", f
     train = read_table(train_p, fmt)
     dev = read_table(dev_p, fmt)
     test = read_table(test_path, fmt, require_label=False) if test_path else None
-    overlap = set(train["id"]) & set(dev["id"])
-    if overlap:
-        example = sorted(overlap)[0]
-        raise DataError(
-            f"{dev_p}: column id: {len(overlap)} ids also appear in {train_p} (e.g. {example!r}); "
-            "train and dev ids must be disjoint"
-        )
-    return DatasetSplits(train, dev, test, train_p, dev_p, test_path)
+    splits = DatasetSplits(train, dev, test, train_p, dev_p, test_path)
+    warnings = check_splits(splits, allow_overlap=allow_overlap, batch_size=batch_size, num_folds=num_folds)
+    return replace(splits, warnings=tuple(warnings))
 
 
 def has_labels(table: pd.DataFrame | None) -> bool:
