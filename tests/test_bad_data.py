@@ -96,6 +96,14 @@ def test_a_train_set_smaller_than_one_batch_is_an_error(command, bad_data, tmp_p
     assert "3 training rows, fewer than one batch (batch_size=32)" in one_line(capsys)
 
 
+def test_the_search_checks_the_largest_batch_size_a_trial_can_sample(bad_data, tmp_path, capsys):
+    train20 = tmp_path / "train20.csv"
+    pd.read_csv(bad_data["train"]).head(20).to_csv(train20, index=False)
+    assert _search(tmp_path, train20, bad_data["dev"]) == 2  # tiny samples batch_size from [16, 32]
+    assert "20 training rows, fewer than one batch (batch_size=32)" in one_line(capsys)
+    assert _search(tmp_path, train20, bad_data["dev"], "--set", "batch_size=16") == 0
+
+
 def test_a_dev_set_under_ten_rows_is_an_error(command, bad_data, tmp_path, capsys):
     assert command(tmp_path, bad_data["train"], bad_data["dev2"]) == 2
     assert f"{bad_data['dev2']}: 2 dev rows" in one_line(capsys)

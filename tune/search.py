@@ -154,8 +154,10 @@ def validate_data(p: Plan) -> dict[str, Any]:
     from trainables.data import has_labels, load_splits
 
     cfg = p.variants[0]
+    searched = p.space.search.get("batch_size") if "batch_size" not in p.pins else None
+    batch = max(int(v) for v in searched.values()) if searched else cfg.batch_size  # no trial may lack one batch
     splits = load_splits(cfg.train_path, cfg.dev_path, cfg.test_path, cfg.data_format,
-                         allow_overlap=cfg.allow_overlap, batch_size=cfg.batch_size, num_folds=cfg.num_folds)
+                         allow_overlap=cfg.allow_overlap, batch_size=batch, num_folds=cfg.num_folds)
     for line in splits.warnings:
         print(f"warning: {line}", file=sys.stderr)
     return {
