@@ -245,3 +245,30 @@ def load_experiment(experiment: str | Path, top_k: int = 20) -> LoadedExperiment
         test_labels=None if test_ref is None or "label" not in test_ref else test_ref["label"].to_numpy(np.float64),
     )
     return LoadedExperiment(library=library, skipped=skipped, available=int(has_checkpoint.sum()))
+
+
+def without_constant_members(library: Library) -> tuple[Library, list[str]]:
+    """The library less members whose dev predictions do not vary (Pearson undefined), and their trial ids.
+
+    Constant dev labels leave every Pearson undefined: an error, as is a library with no varying member.
+    """
+    if np.ptp(library.labels) <= _LABEL_TOLERANCE:
+        raise ExperimentError(
+            f"every dev label of the experiment is {library.labels[0]:g}: Pearson is undefined, so no member or "
+            "ensemble can be ranked; rerun the search with a dev set whose labels vary"
+        )
+    flat = np.ptp(library.dev_preds, axis=1) <= 1e-9
+    if not flat.any():
+        return library, []
+    if flat.all():
+        raise ExperimentError(
+            f"all {library.size} candidate(s) predict one constant value on dev (Pearson undefined): nothing to "
+            "ensemble; check the trials' training (learning rate, loss)"
+        )
+    keep = np.flatnonzero(~flat)
+    kept = Library(
+        members=[library.members[i] for i in keep], dev_ids=library.dev_ids, labels=library.labels,
+        dev_preds=library.dev_preds[keep], test_ids=library.test_ids,
+        test_preds=None if library.test_preds is None else library.test_preds[keep], test_labels=library.test_labels,
+    )
+    return kept, [library.members[i].trial_id for i in np.flatnonzero(flat)]

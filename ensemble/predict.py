@@ -21,6 +21,7 @@ import pandas as pd
 
 from ensemble.outputs import csv_text, write_file_atomically
 from ensemble.selection import add_round_argument, postprocess
+from trainables.fileio import check_output
 from trainables.registry import DATA_FORMATS
 
 
@@ -121,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="pairs per inference batch (default: each member's eval_batch_size)",
     )
+    parser.add_argument("--number-rows", action="store_true",
+                        help="accept an input without ids: the rows are numbered as its format does (NAME_00000, …)")
     args = parser.parse_args(argv)
     try:
+        check_output(args.output, is_file=True, min_free_mb=10)  # before any inference; leaves nothing behind
         if args.batch_size is not None and args.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
         from trainables.data import read_table
@@ -132,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         if decimals is not None and decimals < 0:
             raise ValueError(f"--round must be >= 0 decimals, got {decimals}")
         table = read_table(args.input, fmt=args.format, require_label=False)
+        if table.attrs.get("numbered") and not args.number_rows:
+            raise ValueError(
+                f"{args.input}: no id column, so its rows would be submitted as {table['id'].iloc[0]!r}, …: add an "
+                "id column (guid for the KLUE-STS CSV), or pass --number-rows to accept numbered rows"
+            )
         active = sum(m.weight > 0 for m in spec.members)
         print(f"predicting {len(table)} rows of {args.input} with {active} member(s)")
         target = postprocess(predict_table(spec, table, args.batch_size), decimals)

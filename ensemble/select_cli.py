@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ensemble.methods import METHODS
 from ensemble.selection import Settings, add_round_argument, run
+from trainables.fileio import check_output
 
 
 def parse_args(argv: list[str] | None) -> Settings:
@@ -64,6 +65,7 @@ def parse_args(argv: list[str] | None) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = parse_args(argv)
+        check_output(settings.output, min_free_mb=10)  # before any work; leaves nothing behind
         run(settings)
     except ValueError as exc:  # ExperimentError included: bad input, reported without a traceback
         print(f"error: {exc}", file=sys.stderr)

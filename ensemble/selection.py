@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ensemble.buckets import BucketRow, bucket_table, format_tables, table_dicts
-from ensemble.experiment import Library, load_experiment
+from ensemble.experiment import Library, load_experiment, without_constant_members
 from ensemble.honest import HeldOut, holdout_estimate, method_rng
 from ensemble.methods import METHODS, make_method, pick_full
 from ensemble.metrics import member_pearsons, nan_to_worst
@@ -238,7 +238,10 @@ def build_report(
 
 def run(settings: Settings) -> dict[str, object]:
     loaded = load_experiment(settings.experiment, settings.top_k)
-    library = loaded.library
+    library, constant = without_constant_members(loaded.library)
+    if constant:
+        print(f"note: skipped {len(constant)} trial(s) whose dev predictions are constant (Pearson undefined): "
+              f"{', '.join(constant)}")
     if loaded.skipped:
         print(f"skipped {len(loaded.skipped)} trial(s) without a checkpoint: {', '.join(loaded.skipped)}")
     if loaded.available < settings.top_k:
@@ -311,7 +314,7 @@ def run(settings: Settings) -> dict[str, object]:
     report = build_report(
         settings,
         library,
-        loaded.skipped,
+        [*loaded.skipped, *constant],
         selections,
         held,
         chosen,

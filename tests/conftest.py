@@ -86,3 +86,19 @@ def micro_config(micro_backbone: Path, small_data: dict[str, Path]):
         return TrialConfig(**base)
 
     return make
+
+
+@pytest.fixture
+def refuse_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the bad-input tests: a check that lets a case through fails the test instead of starting work."""
+    from badkit import refuse_work
+
+    refuse_work(monkeypatch)
+
+
+@pytest.fixture
+def bad_data(tmp_path: Path) -> dict[str, Path]:
+    """Small competition CSVs with one defect each (tests/badkit.make_data)."""
+    from badkit import make_data
+
+    return make_data(tmp_path / "data")

@@ -119,10 +119,15 @@ def test_unknown_header_asks_for_a_format(tmp_path):
         read_table(p)
 
 
-def test_train_dev_id_overlap_is_refused(tmp_path):
-    a = write(tmp_path, HEADER + "a,x,가,나,1.0,0\n", "a.csv")
-    with pytest.raises(DataError, match="ids also appear"):
+def test_train_dev_overlap_is_found_by_content_not_by_id(tmp_path):
+    rows = "".join(f"r{i},x,문장 {i},다른 문장 {i},{i % 5}.0,0\n" for i in range(20))
+    a = write(tmp_path, HEADER + rows, "a.csv")
+    with pytest.raises(DataError, match="all 20 dev pairs also appear"):
         load_splits(str(a), str(a))
+    same_ids = "".join(f"r{i},x,새 문장 {i},또 다른 {i},{i % 5}.0,0\n" for i in range(20))
+    b = write(tmp_path, HEADER + same_ids, "b.csv")
+    assert load_splits(str(a), str(b)).warnings == ()  # the same ids, different pairs: no leakage
+    assert load_splits(str(a), str(a), allow_overlap=True).warnings == ()
 
 
 def test_kfold_folds_are_disjoint_and_cover_the_data():

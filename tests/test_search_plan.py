@@ -84,6 +84,9 @@ def test_scheduler_flag_checks():
         make_scheduler("asha", search_alg="bohb", **kw)
     with pytest.raises(ConfigError, match="grace-period 5 must be <= --max-epochs 3"):
         make_scheduler("asha", search_alg="optuna", **{**kw, "grace_period": 5})
+    # the same checks as the plan's before Ray starts (tune/preflight.check_schedule; tests/test_bad_inputs.py)
+    with pytest.raises(ConfigError, match=r"reduction-factor 0\.5 must be > 1"):
+        make_scheduler("asha", search_alg="optuna", **{**kw, "reduction_factor": 0.5})
     expected = {"asha": AsyncHyperBandScheduler, "hyperband": HyperBandScheduler, "median": MedianStoppingRule,
                 "pbt": PopulationBasedTraining, "fifo": FIFOScheduler}
     for name, cls in expected.items():

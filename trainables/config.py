@@ -34,6 +34,8 @@ class TrialConfig:
     dev_path: str = _h("dev file; empty = bundled KLUE-STS dev", default="")
     test_path: str = _h("optional test file (predictions are saved for it)", default="")
     data_format: str = _h("auto (detect) or a registered format (trainables/data.py)", default="auto")
+    allow_overlap: bool = _h("accept dev/test pairs that also appear in train (else an error when all do, "
+                             "a warning when over 1% do)", default=False)
     num_folds: int = _h("K for K-fold over train+dev; 0 = use the dev file as is", default=0)
     fold: int = _h("which fold (0..num_folds-1) is the validation fold", default=0)
     fold_seed: int = _h("seed of the fold assignment (kept apart from `seed` so folds never move)", default=0)
@@ -229,6 +231,8 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         if isinstance(value, (int, float)) and value in (0, 1):
             return bool(value)
         raise ConfigError(f"{name}={value!r}: expected true or false")
+    if tp in (int, float) and isinstance(value, bool):  # True is an int in Python: never a number here
+        raise ConfigError(f"{name}={value!r}: expected {'an integer' if tp is int else 'a number'}, not true/false")
     if tp is int:
         try:
             f = float(value)

@@ -16,7 +16,7 @@ import csv
 import io
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +44,7 @@ class _Row:
 def read_table(path: str | Path, fmt: str = "auto", *, require_label: bool = True) -> pd.DataFrame:
     """Read one split into the canonical table. `require_label=False` for test files."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    text = _decode(path)
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty")
+    text = _read_text(path)
     if fmt == "auto":
         fmt = detect_format(path, text)
     if fmt not in DATA_FORMATS:
@@ -65,11 +61,29 @@ def detect_format(path: Path, text: str) -> str:
         sniff = entry.meta.get("sniff")
         if sniff is not None and sniff(text, first, cols):
             return entry.name
+    if "\t" in first:
+        _tab_separated(path, first)
     raise DataError(
         f"{path}: cannot tell the format from the header {first[:120]!r}; expected the competition CSV "
         f"({','.join(COMPETITION_TRAIN)}), the KLUE-STS CSV (sentence1,sentence2,label), KLUE-STS JSON "
         f"or a KorSTS TSV ({' '.join(KORSTS_COLUMNS)}); or name the format with data_format"
     )
+
+
+def _tab_separated(path: Path, first: str) -> None:
+    raise DataError(
+        f"{path}: the file is tab-separated (header {first[:80]!r}), not a CSV: save it comma-separated, or name "
+        "its format if it is a KorSTS TSV (data_format=korsts, or --format korsts for predict.py)"
+    )
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    text = _decode(path)
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty")
+    return text
 
 
 def _decode(path: Path) -> str:
@@ -92,6 +106,8 @@ def _csv_rows(path: Path, text: str, *, delimiter: str = ",", quoting: int = csv
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise DataError(f"{path}: the file is empty") from None
+    if delimiter == "," and len(header) == 1 and "\t" in header[0]:
+        _tab_separated(path, header[0])
     rows: list[_Row] = []
     start = reader.line_num + 1
     for rec in reader:
@@ -137,8 +153,12 @@ def _sentence(path: Path, row: int, column: str, raw: object) -> str:
     return s
 
 
-def canonical_table(path: Path, records: list[dict], lines: list[int]) -> pd.DataFrame:
-    """The canonical table of a reader's records (one dict per row, `lines` their rows); ids must be unique."""
+def canonical_table(path: Path, records: list[dict], lines: list[int], *, numbered: bool = False) -> pd.DataFrame:
+    """The canonical table of a reader's records (one dict per row, `lines` their rows); ids must be unique.
+
+    `numbered`: the file has no ids and the reader made them from the row numbers (`table.attrs["numbered"]`):
+    fine for training, but a submission of such a file needs ids of the user's own (ensemble/predict.py).
+    """
     seen: dict[str, int] = {}
     for rec, line in zip(records, lines, strict=True):
         if rec["id"] in seen:
@@ -148,6 +168,7 @@ def canonical_table(path: Path, records: list[dict], lines: list[int]) -> pd.Dat
         seen[rec["id"]] = line
     table = pd.DataFrame.from_records(records, columns=COLUMNS)
     table["label"] = table["label"].astype(np.float64)
+    table.attrs["numbered"] = numbered
     return table
 
 
@@ -202,7 +223,7 @@ def _klue_csv(path: Path, text: str, require_label: bool) -> pd.DataFrame:
             "label": _label(path, r.line, "label", v["label"]) if has_label else float("nan"),
         })
         lines.append(r.line)
-    return canonical_table(path, records, lines)
+    return canonical_table(path, records, lines, numbered=not all(r.values.get("guid") for r in rows))
 
 
 @DATA_FORMATS.register("klue_json", sniff=lambda text, first, cols: text.lstrip()[:1] in ("[", "{"), sniff_order=0)
@@ -260,7 +281,18 @@ def _korsts(path: Path, text: str, require_label: bool) -> pd.DataFrame:
             "label": _label(path, r.line, "score", v["score"]) if "score" in header else float("nan"),
         })
         lines.append(r.line)
-    return canonical_table(path, records, lines)
+    return canonical_table(path, records, lines, numbered=True)
+
+
+def check_csv(path: str | Path, required: tuple[str, ...]) -> None:
+    """Validate a comma-separated file as the readers do (UTF-8, header and data rows, field counts) when no
+    registered format fits it; the `required` columns must be present and non-empty in every row."""
+    path = Path(path)
+    header, rows = _csv_rows(path, _read_text(path))
+    _require(path, header, list(required))
+    for r in rows:
+        for column in required:
+            _sentence(path, r.line, column, r.values[column])
 
 
 # --- a configured dataset --------------------------------------------------------------------------
@@ -272,11 +304,19 @@ class DatasetSplits:
     train_path: str
     dev_path: str
     test_path: str
+    warnings: tuple[str, ...] = ()  # one line each, for the command line (trainables/datachecks.py)
 
 
-def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", fmt: str = "auto") -> DatasetSplits:
+def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", fmt: str = "auto", *,
+                allow_overlap: bool = False, batch_size: int = 1, num_folds: int = 0) -> DatasetSplits:
     """Train, dev and optional test; empty paths mean the bundled KLUE-STS split (train / dev carved from
-    train / the official dev set as the labelled test set, which is the default only with the bundled train)."""
+    train / the official dev set as the labelled test set, which is the default only with the bundled train).
+
+    The splits are checked together (trainables/datachecks.py: shared pairs, constant dev labels, sizes):
+    a DataError for what no trial should run on, one-line `warnings` for the command line to print.
+    """
+    from trainables.datachecks import check_splits
+
     train_p = train_path or str(DEFAULT_TRAIN)
     dev_p = dev_path or str(DEFAULT_DEV)
     if not train_path and not test_path:
@@ -284,14 +324,9 @@ def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", f
     train = read_table(train_p, fmt)
     dev = read_table(dev_p, fmt)
     test = read_table(test_path, fmt, require_label=False) if test_path else None
-    overlap = set(train["id"]) & set(dev["id"])
-    if overlap:
-        example = sorted(overlap)[0]
-        raise DataError(
-            f"{dev_p}: column id: {len(overlap)} ids also appear in {train_p} (e.g. {example!r}); "
-            "train and dev ids must be disjoint"
-        )
-    return DatasetSplits(train, dev, test, train_p, dev_p, test_path)
+    splits = DatasetSplits(train, dev, test, train_p, dev_p, test_path)
+    warnings = check_splits(splits, allow_overlap=allow_overlap, batch_size=batch_size, num_folds=num_folds)
+    return replace(splits, warnings=tuple(warnings))
 
 
 def has_labels(table: pd.DataFrame | None) -> bool:

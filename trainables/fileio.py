@@ -46,3 +46,52 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+# --- output locations, checked before any work -------------------------------------------------------
+MIN_FREE_MB_ENV = "STS_TUNE_MIN_FREE_MB"
+
+
+class OutputError(ValueError):
+    """An output location that cannot be written; the message names it and what to do."""
+
+
+def check_output(path: str | os.PathLike[str], *, flag: str = "--output", is_file: bool = False,
+                 min_free_mb: float = 50) -> None:
+    """Refuse, before any work, an output that could not be written: raise OutputError in one line.
+
+    `path` is a folder to create or fill (or, with `is_file`, a file whose folder must be writable). The check
+    creates nothing that stays: it probes the folder (or its nearest existing ancestor, when the folder would
+    be created) with a temporary entry it removes at once, then checks the free space there
+    ($STS_TUNE_MIN_FREE_MB overrides `min_free_mb`).
+    """
+    import errno
+    import shutil
+    import tempfile
+
+    target = Path(path).expanduser().absolute()
+    if is_file and target.is_dir():
+        raise OutputError(f"{flag} {target} is a folder; pass a file path such as {target / 'out.csv'}")
+    folder = target.parent if is_file else target
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{flag} {target}: {existing} is a file, not a folder; choose another {flag}")
+    try:
+        if existing == folder:
+            fd, probe = tempfile.mkstemp(prefix=".sts-tune-probe-", dir=existing)
+            os.close(fd)
+            os.unlink(probe)
+        else:  # the folder would be created below `existing`: probe that a folder can be made there
+            os.rmdir(tempfile.mkdtemp(prefix=".sts-tune-probe-", dir=existing))
+    except OSError as e:
+        why = "not a writable filesystem" if e.errno == errno.ENOENT else (e.strerror or str(e)).lower()
+        raise OutputError(f"{flag} {target}: cannot write in {existing} ({why}); choose a writable location") from None
+    need = float(os.environ.get(MIN_FREE_MB_ENV) or min_free_mb)
+    free = shutil.disk_usage(existing).free / 2**20
+    if free < need:
+        raise OutputError(
+            f"{flag} {target}: only {free:.0f} MB free on {existing} (at least {need:.0f} MB needed); "
+            "free some space or choose another location"
+        )

@@ -27,6 +27,7 @@ class PreparedData:
     cache_hits: int = 0
     cache_misses: int = 0
     augmentation_report: str = ""
+    warnings: tuple[str, ...] = ()  # about the data (trainables/datachecks.py), for the command line to print
 
 
 def tokenizer_name(cfg: TrialConfig) -> str:
@@ -35,7 +36,8 @@ def tokenizer_name(cfg: TrialConfig) -> str:
 
 def prepare_data(cfg: TrialConfig, *, tokenizer=None) -> PreparedData:
     """Read, validate, preprocess, split, augment (train only) and encode through the token cache."""
-    splits = load_splits(cfg.train_path, cfg.dev_path, cfg.test_path, cfg.data_format)
+    splits = load_splits(cfg.train_path, cfg.dev_path, cfg.test_path, cfg.data_format,
+                         allow_overlap=cfg.allow_overlap, batch_size=cfg.batch_size, num_folds=cfg.num_folds)
     train, dev, test = splits.train, splits.dev, splits.test
     prep_key = ""
     if cfg.preprocess:
@@ -87,5 +89,5 @@ def prepare_data(cfg: TrialConfig, *, tokenizer=None) -> PreparedData:
 
     test_enc = encode(test) if test is not None else None
     return PreparedData(
-        train, dev, test, train_enc, dev_enc, test_enc, cache.hits, cache.misses, report
+        train, dev, test, train_enc, dev_enc, test_enc, cache.hits, cache.misses, report, splits.warnings
     )

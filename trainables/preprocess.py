@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainables.fileio import atomic_write_text
+from trainables.fileio import atomic_write_text, check_output
 from trainables.registry import PREPROCESS_STEPS
 from trainables.textcache import cache_get, cache_put, default_cache_dir, open_cache
 from trainables.textsteps import BatchFn, step_version, validate_steps
@@ -176,6 +176,21 @@ def _parse_steps(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
+def _validate_input(path: Path) -> None:
+    """As the trainer would: a competition CSV is read by its reader (ids, sentences, labels); any other CSV
+    needs non-empty sentence_1/sentence_2 in every row. Each problem names the file, row and column."""
+    from trainables.data import COMPETITION_TEST, DataError, check_csv, read_table
+
+    try:
+        check_csv(path, SENTENCE_COLUMNS)
+        with open(path, encoding="utf-8-sig") as f:
+            header = [c.strip() for c in f.readline().split(",")]
+        if set(COMPETITION_TEST) <= set(header):
+            read_table(path, "competition", require_label=False)
+    except DataError as exc:
+        raise ValueError(f"input file {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Preprocess sentence_1/sentence_2 of a CSV (other columns kept as they are).",
@@ -190,18 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         steps = validate_steps(_parse_steps(args.steps))
-        try:
-            # dtype=str + no NA parsing: every other column is written back byte-for-byte as read.
-            table = pd.read_csv(args.input, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise ValueError(f"input file {str(args.input)!r} does not exist") from None
-        except UnicodeDecodeError:
-            raise ValueError(
-                f"input file {str(args.input)!r} is not UTF-8 text; re-save it as UTF-8"
-            ) from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise ValueError(f"input file {str(args.input)!r} is not valid CSV: {exc}") from None
-        _check_sentences(table, f"input file {str(args.input)!r}")
+        check_output(args.output, is_file=True, min_free_mb=10)  # before any work; leaves nothing behind
+        _validate_input(args.input)
+        # dtype=str + no NA parsing: every other column is written back byte-for-byte as read.
+        table = pd.read_csv(args.input, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         out = preprocess_table(
             table, steps, cache_dir=args.cache_dir, speller_cache=args.speller_cache, progress=True
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from trainables.config import ConfigError, parse_overrides
 from trainables.data import DataError
-from trainables.fileio import atomic_write_text
+from trainables.fileio import OutputError, atomic_write_text, check_output
 from trainables.space import load_space
 
 
@@ -45,14 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         space = load_space(args.space)
         cfg = space.default_config(parse_overrides(args.overrides))
+        check_output(args.output, min_free_mb=100)  # before any work; leaves nothing behind
         from trainables.pipeline import prepare_data
 
         data = prepare_data(cfg)  # validates every input file before anything is written
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     output = Path(args.output).resolve()
     output.mkdir(parents=True, exist_ok=True)
+    for line in data.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     if data.augmentation_report:
         print(data.augmentation_report)
     print(f"train {len(data.train)} rows, dev {len(data.dev)} rows; token cache hits={data.cache_hits} "

@@ -17,6 +17,7 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
 from trainables.config import ConfigError
 from trainables.space import Distribution, SearchSpace, resolve_paths
+from tune.preflight import check_schedule
 
 SEARCH_ALGS = ("random", "grid", "optuna", "bohb")
 SCHEDULERS = ("asha", "hyperband", "median", "pbt", "fifo")
@@ -79,14 +80,8 @@ def make_scheduler(
 ):
     if name not in SCHEDULERS:
         raise ConfigError(f"--scheduler {name!r}: allowed values are {', '.join(SCHEDULERS)}")
-    if search_alg == "bohb" and name != "hyperband":
-        raise ConfigError("--search-alg bohb needs --scheduler hyperband (BOHB runs on HyperBand brackets)")
-    if grace_period <= 0:
-        raise ConfigError(f"--grace-period {grace_period} must be > 0 (epochs; fractions such as 0.25 allowed)")
-    if grace_period > max_epochs:
-        raise ConfigError(f"--grace-period {grace_period} must be <= --max-epochs {max_epochs}")
-    if reduction_factor <= 1:
-        raise ConfigError(f"--reduction-factor {reduction_factor} must be > 1")
+    check_schedule(name, search_alg, max_epochs=max_epochs, grace_period=grace_period,
+                   reduction_factor=reduction_factor, num_samples=1)
     if name == "asha":
         return ASHAScheduler(
             time_attr=TIME_ATTR, max_t=max_epochs, grace_period=grace_period, reduction_factor=reduction_factor

@@ -21,10 +21,11 @@ from typing import Any
 
 from trainables.config import ConfigError, TrialConfig, parse_overrides
 from trainables.data import DataError
+from trainables.fileio import OutputError
 from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
-from tune.preflight import check_backbones
+from tune.preflight import check_backbones, check_resources, check_schedule, check_storage
 
 # checkpoints are reported only on improvement and pruned to one per trial; Tune's warning about
 # frequent experiment snapshots is expected noise for short trials
@@ -96,14 +97,16 @@ def plan(args: argparse.Namespace) -> Plan:
         args.cpus_per_trial = float(sched.get("cpus_per_trial", 1))
     if args.cpus_per_trial <= 0:
         raise ConfigError(f"--cpus-per-trial {args.cpus_per_trial:g}: must be > 0")
-    max_epochs = args.max_epochs or int(pins.get("max_epochs", sched.get("max_epochs", 3)))
-    grace = args.grace_period or float(sched.get("grace_period", 1))
-    rf = args.reduction_factor or float(sched.get("reduction_factor", 3))
+    given = lambda value, default: default if value is None else value  # noqa: E731 (0 is given, not default)
+    max_epochs = given(args.max_epochs, int(pins.get("max_epochs", sched.get("max_epochs", 3))))
+    # the space's grace period is a default: it shrinks to fit a shorter --max-epochs; a given one must fit
+    grace = given(args.grace_period, min(float(sched.get("grace_period", 1)), max(max_epochs, 1)))
+    rf = given(args.reduction_factor, float(sched.get("reduction_factor", 3)))
     # a grid is enumerated whole: num_samples repeats it, so one pass unless asked for more
     default_samples = 1 if args.search_alg == "grid" else int(sched.get("num_samples", 10))
-    num_samples = args.num_samples or default_samples
-    if num_samples < 1:
-        raise ConfigError(f"--num-samples {num_samples}: must be >= 1")
+    num_samples = given(args.num_samples, default_samples)
+    check_schedule(args.scheduler, args.search_alg, max_epochs=max_epochs, grace_period=grace,
+                   reduction_factor=rf, num_samples=num_samples)
     storage = args.storage if "://" in args.storage else str(Path(args.storage).expanduser().resolve())
     name = args.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     cache = str(cache_root(pins.get("cache_dir") or None))
@@ -151,7 +154,12 @@ def validate_data(p: Plan) -> dict[str, Any]:
     from trainables.data import has_labels, load_splits
 
     cfg = p.variants[0]
-    splits = load_splits(cfg.train_path, cfg.dev_path, cfg.test_path, cfg.data_format)
+    searched = p.space.search.get("batch_size") if "batch_size" not in p.pins else None
+    batch = max(int(v) for v in searched.values()) if searched else cfg.batch_size  # no trial may lack one batch
+    splits = load_splits(cfg.train_path, cfg.dev_path, cfg.test_path, cfg.data_format,
+                         allow_overlap=cfg.allow_overlap, batch_size=batch, num_folds=cfg.num_folds)
+    for line in splits.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     return {
         "train_path": splits.train_path, "dev_path": splits.dev_path, "test_path": splits.test_path or None,
         "train_rows": len(splits.train), "dev_rows": len(splits.dev),
@@ -290,9 +298,6 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
             print(f"[sts-tune] resuming {exp}", flush=True)
             tuner = tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
         else:
-            if "://" not in exp and Path(exp).exists() and any(Path(exp).iterdir()):
-                raise ConfigError(f"experiment folder {exp} already exists: pass --resume to continue it, "
-                                  "or choose another --name")
             search_alg = args.search_alg
             tuner = tune.Tuner(
                 trainable,
@@ -365,9 +370,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:20s} INVALID: {e}")
         return 0
     try:
-        if args.gpus_per_trial < 0 or args.workers_per_trial < 1:
-            raise ConfigError("--gpus-per-trial must be >= 0 and --workers-per-trial >= 1")
+        check_resources(args)
         p = plan(args)
+        check_storage(p, args.resume)  # writable, with room, and a new experiment unless resumed
         data_info = validate_data(p)
         print_plan(p, args)
         print(f"data        train {data_info['train_rows']} rows ({data_info['train_path']}), dev "
@@ -380,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         baselines = pretokenize(p)
         run(args, p, data_info, baselines=baselines)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

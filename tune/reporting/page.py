@@ -14,7 +14,7 @@ import sys
 from html import escape
 from pathlib import Path
 
-from trainables.fileio import atomic_write_text
+from trainables.fileio import atomic_write_text, check_output
 from tune.reporting.ensemble_section import ensemble_section
 from tune.reporting.markup import CSS
 from tune.reporting.read import Experiment, read_experiment
@@ -72,6 +72,7 @@ def build_report(experiment: Path, output: Path | None = None, ensemble: Path | 
     output = Path(output) if output is not None else Path(experiment) / "report.html"
     if output.is_dir():
         raise ValueError(f"--output {output} is a directory; pass a file path such as {output / 'report.html'}")
+    check_output(output, is_file=True, min_free_mb=10)  # before reading anything; leaves nothing behind
     page = render(read_experiment(Path(experiment), ensemble), top)  # all of it before any byte is written
     return atomic_write_text(output, page)
 
