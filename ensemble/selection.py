@@ -327,4 +327,8 @@ def run(settings: Settings) -> dict[str, object]:
     files[ENSEMBLE_JSON] = dumps_json(report)
     written = write_files_atomically(settings.output, files, remove)
     print("\nwrote " + ", ".join(str(p) for p in written))
+    default_place = settings.output.resolve() == (settings.experiment / "ensemble").resolve()
+    print(f"next: python tune/report.py --experiment {settings.experiment}"
+          + ("" if default_place else f" --ensemble {settings.output / ENSEMBLE_JSON}")
+          + f" --output {settings.experiment / 'report.html'}")
     return report

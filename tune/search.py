@@ -332,6 +332,8 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
               f"{summary['wall_seconds']:.0f}s")
         print_against_baselines(summary, baselines or {})
         print(f"wrote {exp}/leaderboard.csv, summary.json, history.csv")
+        print(f"next: python ensemble/select.py --experiment {exp} --output {exp}/ensemble\n"
+              f"      python tune/report.py --experiment {exp} --output {exp}/report.html")
         return results, board, summary
     finally:
         if owns_ray:
