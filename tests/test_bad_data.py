@@ -74,12 +74,12 @@ def test_ids_alike_but_pairs_different_is_not_leakage(bad_data, tmp_path, capsys
     assert splits.warnings == ()
 
 
-def test_the_bundled_split_has_one_shared_pair_below_the_warning_threshold():
-    from trainables.datachecks import OVERLAP_WARN_FRACTION, shared_pairs
+def test_the_bundled_split_shares_no_pair_and_warns_nothing():
+    from trainables.datachecks import shared_pairs
 
     splits = load_splits()
     assert splits.warnings == ()
-    assert len(shared_pairs(splits.train, splits.dev)) == 1 <= OVERLAP_WARN_FRACTION * len(splits.dev)
+    assert shared_pairs(splits.train, splits.dev) == []
     assert shared_pairs(splits.train, splits.test) == []
 
 

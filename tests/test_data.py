@@ -34,10 +34,8 @@ def test_default_splits_carve_dev_from_train_and_test_on_the_official_dev():
     assert set(s.train["id"]) | set(s.dev["id"]) == set(full.index)
     assert not set(s.train["id"]) & set(s.dev["id"])
     np.testing.assert_array_equal(full.loc[s.dev["id"], "label"].to_numpy(), s.dev["label"].to_numpy())
-    # stratified: every 0.5-wide label bin holds the same share of dev as of train (within 1 point)
-    h_train = np.histogram(full["label"], bins=10, range=(0, 5))[0] / len(full)
-    h_dev = np.histogram(s.dev["label"], bins=10, range=(0, 5))[0] / len(s.dev)
-    assert np.abs(h_train - h_dev).max() < 0.01
+    # stratified with equal allocation, like the official dev set: 50 pairs in every 0.5-wide label bin
+    assert np.histogram(s.dev["label"], bins=10, range=(0, 5))[0].tolist() == [50] * 10
 
 
 def test_a_users_train_file_gets_no_default_test(tmp_path):
