@@ -48,25 +48,20 @@ def char_bigram_overlap(table: pd.DataFrame) -> np.ndarray:
 def zero_shot_cosine(cfg: TrialConfig, table: pd.DataFrame, *, batch_size: int = 64) -> np.ndarray:
     """The pretrained backbone's mean-pooled cosine per pair (each sentence alone, with the config's prefix)."""
     import torch
-    from transformers import AutoModel
 
     from trainables.batching import make_loader
+    from trainables.heads import mean_pool
+    from trainables.model import build_backbone
     from trainables.tokens import encode_table, load_tokenizer
 
     tok = load_tokenizer(cfg.tokenizer or cfg.backbone)
     enc = encode_table(tok, table, cfg.max_length, prefix=cfg.text_prefix, separate=True)
-    try:
-        model = AutoModel.from_pretrained(cfg.backbone, add_pooling_layer=False)
-    except TypeError:
-        model = AutoModel.from_pretrained(cfg.backbone)
-    model.eval()
+    model = build_backbone(cfg, pretrained=True).eval()
     out = np.empty(len(table), dtype=np.float64)
     with torch.no_grad():
         for batch in make_loader(enc, None, batch_size, train=False, seed=0):
             h = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-            m = batch["attention_mask"].unsqueeze(-1).to(h.dtype)
-            pooled = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
-            a, b = pooled.chunk(2)
+            a, b = mean_pool(h, batch["attention_mask"], batch["sep_index"]).chunk(2)
             out[batch["index"].numpy()] = torch.nn.functional.cosine_similarity(a, b, dim=-1).numpy()
     return out
 
