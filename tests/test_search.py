@@ -124,7 +124,7 @@ def test_hyperband_pauses_and_resumes_trials_from_checkpoints(tmp_path, micro_ba
     # paused trials: it must resume)
     exp = run_search(tmp_path, space, "--search-alg", "random", "--scheduler", "hyperband",
                      "--num-samples", "5", "--max-epochs", "3", "--reduction-factor", "3",
-                     "--cpus-per-trial", "2", "--seed", "1")
+                     "--cpus-per-trial", "2", "--seed", "1", "--no-default-first")
     lb, h = board(exp), history(exp)
     assert len(lb) == 5 and (lb["status"] == "TERMINATED").all()
     assert (lb["epochs_run"] == 1).sum() == 2, "the epoch-1 rung stopped two of its three trials"

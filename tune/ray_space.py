@@ -54,13 +54,14 @@ def default_point(space: SearchSpace, pins: dict[str, Any] | None = None) -> dic
 
 
 def make_search_alg(
-    name: str, seed: int, max_concurrent: int, space: SearchSpace, pins: dict[str, Any] | None = None
+    name: str, seed: int, max_concurrent: int, space: SearchSpace, pins: dict[str, Any] | None = None,
+    *, default_first: bool = True,
 ):
     if name not in SEARCH_ALGS:
         raise ConfigError(f"--search-alg {name!r}: allowed values are {', '.join(SEARCH_ALGS)}")
     # The space's default point runs first: a known-good config is the yardstick early stopping measures every
     # later trial against (with one trial at a time, ASHA always promotes the first trial at every rung).
-    first = [default_point(space, pins)] if name != "grid" and default_point(space, pins) else None
+    first = [default_point(space, pins)] if default_first and name != "grid" and default_point(space, pins) else None
     if name in ("random", "grid"):
         return BasicVariantGenerator(random_state=seed, max_concurrent=max_concurrent or 0, points_to_evaluate=first)
     if name == "optuna":

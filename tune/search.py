@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of a fresh local Ray instance")
     p.add_argument("--max-failures", type=int, default=2, help="retries per trial, each from its last checkpoint")
     p.add_argument("--wandb", default=None, metavar="PROJECT", help="log each trial as a W&B run (group = name)")
+    p.add_argument("--no-default-first", dest="default_first", action="store_false",
+                   help="let the searcher sample every trial (by default the space's default point runs first)")
     p.add_argument("--seed", type=int, default=0, help="seed of the search algorithm and of every trial")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="pin a knob for every trial, e.g. --set max_length=96 (repeatable)")
@@ -305,7 +307,8 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
                 tune_config=tune.TuneConfig(
                     metric=METRIC,
                     mode=MODE,
-                    search_alg=make_search_alg(search_alg, args.seed, args.max_concurrent, space, p.pins),
+                    search_alg=make_search_alg(search_alg, args.seed, args.max_concurrent, space, p.pins,
+                                               default_first=args.default_first),
                     scheduler=make_scheduler(
                         args.scheduler, search_alg=search_alg, max_epochs=p.max_epochs,
                         grace_period=p.grace_period, reduction_factor=p.reduction_factor, space=space,
