@@ -45,7 +45,9 @@ def test_optuna_asha_stops_trials_early_and_writes_the_experiment_files(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
     space = write_micro_space(tmp_path / "micro.yaml", micro_backbone, small_data)
-    exp = run_search(tmp_path, space, "--num-samples", "6", "--max-epochs", "3", "--wandb", "sts-test")
+    exp = run_search(tmp_path, space, "--num-samples", "6", "--max-epochs", "3", "--wandb", "sts-test",
+                     "--verbose", "1")
+    out = capsys.readouterr().out
     lb = board(exp)
     assert len(lb) == 6
     assert (lb["status"] == "TERMINATED").all()
@@ -70,7 +72,18 @@ def test_optuna_asha_stops_trials_early_and_writes_the_experiment_files(
     assert set(h["trial_id"]) == set(lb["trial_id"]) and len(h) == lb["epochs_run"].sum()
     data = json.loads((exp / "data.json").read_text())
     assert len(data["dev_ids"]) == 96 and len(data["test_ids"]) == 40
-    assert "Top trials" in capsys.readouterr().out
+    # the live view: one line per trial event, no Ray table, nothing wider than 160, ends with the next commands
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 160
+    assert len(lines) <= 110, len(lines)
+    assert not any("╭" in line or "Current best trial" in line or "SystemExit" in line for line in lines)
+    assert sum(" started " in line for line in lines) == 6
+    assert sum("val_pearson" in line and "] " in line for line in lines) == len(h)
+    assert sum("stopped by the scheduler" in line for line in lines) == int((lb["epochs_run"] < 3).sum())
+    assert "Top trials" in out
+    tail = "\n".join(lines[-5:])
+    assert f"ensemble/select.py --experiment {exp}" in tail and f"tune/report.py --experiment {exp}" in tail
+    assert f"tensorboard --logdir {exp}" in tail
     # one offline W&B run per trial
     runs = list((tmp_path / "wandb").rglob("offline-run-*"))
     assert len(runs) == 6, runs

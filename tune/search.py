@@ -26,6 +26,7 @@ from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
 from tune.preflight import check_backbones, check_resources, check_schedule, check_storage
+from tune.terminal import say
 
 # checkpoints are reported only on improvement and pruned to one per trial; Tune's warning about
 # frequent experiment snapshots is expected noise for short trials
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="pin a knob for every trial, e.g. --set max_length=96 (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="validate space and data, print the plan, start nothing")
-    p.add_argument("--verbose", type=int, default=1, help="Ray's progress output: 0 silent, 1 table, 2 more")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2, 3),
+                   help="1: a line per trial event (default); 0: summary only; 2: Ray's table; 3: more")
     return p
 
 
@@ -127,7 +129,7 @@ def print_plan(p: Plan, args: argparse.Namespace) -> None:
     space = p.space
     print(f"space       {space.name}  ({space.path})")
     if space.description:
-        print(f"            {space.description}")
+        say(f"            {' '.join(space.description.split())}", indent=12, width=120)
     unit = "passes over the grid" if args.search_alg == "grid" else "samples"
     print(f"search      {args.search_alg} x {p.num_samples} {unit}, scheduler {args.scheduler} "
           f"(max_epochs {p.max_epochs}, grace {p.grace_period}, reduction {p.reduction_factor:g})")
@@ -138,7 +140,7 @@ def print_plan(p: Plan, args: argparse.Namespace) -> None:
     print(f"cluster     {args.address or 'fresh local Ray instance'}")
     print("fixed:")
     for k, v in {**space.fixed, **p.fixed, **p.pins}.items():
-        print(f"  {k} = {v}")
+        say(f"  {k} = {v}")
     print("searched:")
     for k, d in space.search.items():
         if k in p.pins:
@@ -146,7 +148,7 @@ def print_plan(p: Plan, args: argparse.Namespace) -> None:
         print(f"  {k} ~ {d.kind}{list(d.args)}  (default {d.default})")
     print("to tokenize once before the trials (backbone, tokenizer, max_length):")
     for cfg in p.variants:
-        print(f"  {cfg.backbone}  tokenizer={cfg.tokenizer or '(backbone)'}  max_length={cfg.max_length}  "
+        say(f"  {cfg.backbone}  tokenizer={cfg.tokenizer or '(backbone)'}  max_length={cfg.max_length}  "
               f"{'sentences apart (bi-encoder)' if cfg.separate_sentences else 'pairs (cross-encoder)'}"
               f"{'  preprocess=' + ','.join(cfg.preprocess) if cfg.preprocess else ''}")
 
@@ -259,14 +261,16 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
     import ray
     from ray import tune
 
+    from tune.closing import print_closing
+    from tune.live_view import LiveView, ray_output
     from tune.ray_space import make_scheduler, make_search_alg, param_space
-    from tune.results import format_top, write_experiment_files
+    from tune.results import write_experiment_files
 
     started = time.perf_counter()
+    ray_kwargs, ray_verbose = ray_output(args.verbose)
     owns_ray = not ray.is_initialized()
     if owns_ray:
-        init_kwargs: dict[str, Any] = {"runtime_env": _runtime_env(), "include_dashboard": False,
-                                       "log_to_driver": True}
+        init_kwargs: dict[str, Any] = {"runtime_env": _runtime_env(), "include_dashboard": False, **ray_kwargs}
         if args.address:
             ray.init(address=args.address, **init_kwargs)
         else:
@@ -277,7 +281,9 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
         space = p.space
         trainable = trainable or make_trainable(args)
         exp = p.experiment
-        callbacks = []
+        callbacks = [] if args.verbose != 1 else [LiveView(
+            num_samples=p.num_samples, max_epochs=p.max_epochs, searched=[k for k in space.search if k not in p.pins],
+            max_failures=args.max_failures)]
         if args.wandb:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -292,7 +298,7 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
                 checkpoint_score_attribute=METRIC, checkpoint_score_order=MODE,
             ),
             callbacks=callbacks,
-            verbose=args.verbose,
+            verbose=ray_verbose,
         )
         if args.resume:
             if not tune.Tuner.can_restore(exp):
@@ -328,32 +334,11 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
             extra={"search_alg": args.search_alg, "scheduler": args.scheduler, "num_samples": p.num_samples,
                    "baselines": baselines or {}},
         )
-        print("\nTop trials (val_pearson, best over every validation; test_pearson is never used to select):")
-        print(format_top(board, 10))
-        print(f"\nbest val_pearson {summary['best_val_pearson']} (trial {summary['best_trial_id']}); "
-              f"{summary['total_epochs']:g} epochs consumed by {summary['num_trials']} trials; "
-              f"{summary['wall_seconds']:.0f}s")
-        print_against_baselines(summary, baselines or {})
-        print(f"wrote {exp}/leaderboard.csv, summary.json, history.csv")
-        print(f"next: python ensemble/select.py --experiment {exp} --output {exp}/ensemble\n"
-              f"      python tune/report.py --experiment {exp} --output {exp}/report.html")
+        print_closing(exp, board, summary, baselines or {})
         return results, board, summary
     finally:
         if owns_ray:
             ray.shutdown()
-
-
-def print_against_baselines(summary: dict[str, Any], baselines: dict[str, Any]) -> None:
-    """Say how far the best trial is above the no-training reference scores (or that it is below)."""
-    from trainables.baselines import compare_line
-
-    best_cfg = summary.get("best_config") or {}
-    refs = baselines.get(best_cfg.get("backbone", ""), next(iter(baselines.values()), {}))
-    if summary.get("best_val_pearson") is None or not refs:
-        return
-    print(compare_line("best trial", summary["best_val_pearson"], refs, "dev"))
-    if summary.get("best_test_pearson") is not None:
-        print(compare_line("best trial", summary["best_test_pearson"], refs, "test") + "  (test: not used to select)")
 
 
 def _write_data_json(exp: str, info: dict[str, Any]) -> None:
@@ -380,11 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         check_storage(p, args.resume)  # writable, with room, and a new experiment unless resumed
         data_info = validate_data(p)
         print_plan(p, args)
-        print(f"data        train {data_info['train_rows']} rows ({data_info['train_path']}), dev "
-              f"{data_info['dev_rows']} rows ({data_info['dev_path']})"
-              + (f", test {data_info['test_rows']} rows" if data_info["test_rows"] else ", no test file")
-              + (" (labelled: scored, never used to select)" if data_info.get("test_labelled") else ""))
-        p = check_backbones(p, acquire=not args.dry_run)
+        say(f"data        train {data_info['train_rows']} rows ({data_info['train_path']}), dev "
+            f"{data_info['dev_rows']} rows ({data_info['dev_path']})"
+            + (f", test {data_info['test_rows']} rows" if data_info["test_rows"] else ", no test file")
+            + (" (labelled: scored, never used to select)" if data_info.get("test_labelled") else ""),
+            indent=12, width=120)
+        p = check_backbones(p, acquire=not args.dry_run, progress=lambda line: say(line, indent=12))
         if args.dry_run:
             print("dry run: nothing started")
             return 0

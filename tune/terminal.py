@@ -1,0 +1,19 @@
+"""Terminal lines the search prints: never wider than MAX_WIDTH (no Ray import, so the dry run can use it)."""
+
+from __future__ import annotations
+
+import textwrap
+
+MAX_WIDTH = 160
+
+
+def clip(line: str, width: int = MAX_WIDTH) -> str:
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def say(line: str, *, indent: int = 0, width: int = MAX_WIDTH) -> None:
+    """Print a long line wrapped at word boundaries (continuation lines indented), each piece clipped."""
+    pieces = textwrap.wrap(line, width=width, subsequent_indent=" " * indent, break_long_words=False,
+                           break_on_hyphens=False) or [""]
+    for piece in pieces:
+        print(clip(piece, width))
