@@ -51,7 +51,13 @@ class EnsembleSpec:
 
 
 def read_ensemble(path: Path) -> EnsembleSpec:
-    """The members, weights and rounding that ensemble/select.py wrote to ensemble.json."""
+    """The members, weights and rounding that ensemble/select.py wrote to ensemble.json.
+
+    `path` may also be a folder: one holding ensemble.json, an experiment (a search's or `trainables/train.py`'s
+    output: its best trial with a checkpoint alone), or a checkpoint directory (that model alone).
+    """
+    if path.is_dir():
+        return _spec_of_folder(path)
     if not path.is_file():
         raise ValueError(f"{path} not found: run ensemble/select.py first, or pass its OUT/ensemble.json")
     try:
@@ -78,6 +84,29 @@ def read_ensemble(path: Path) -> EnsembleSpec:
 
 
 WEIGHTS = "weights.safetensors"
+
+
+def _spec_of_folder(folder: Path) -> EnsembleSpec:
+    from ensemble.experiment import LEADERBOARD, ExperimentError, read_leaderboard
+
+    if (folder / "ensemble.json").is_file():
+        return read_ensemble(folder / "ensemble.json")
+    if (folder / WEIGHTS).is_file():
+        return EnsembleSpec([WeightedMember(folder.name, folder, 1.0)])
+    if (folder / LEADERBOARD).is_file():
+        try:
+            board = read_leaderboard(folder)
+        except ExperimentError as exc:
+            raise ValueError(str(exc)) from exc
+        with_ckpt = board[board["checkpoint"] != ""]
+        if with_ckpt.empty:
+            raise ValueError(f"{folder / LEADERBOARD}: no trial has a checkpoint to predict with")
+        best = with_ckpt.iloc[0]
+        print(f"{folder} is an experiment: predicting with its best trial {best['trial_id']} alone "
+              f"(val_pearson {best['val_pearson']}); ensemble/select.py --experiment {folder} picks an ensemble")
+        return EnsembleSpec([WeightedMember(str(best["trial_id"]), Path(best["checkpoint"]), 1.0)])
+    raise ValueError(f"{folder} holds no ensemble.json, leaderboard.csv or {WEIGHTS}: pass select.py's "
+                     "OUT/ensemble.json, an experiment folder or a checkpoint folder")
 
 
 def predict_table(spec: EnsembleSpec, table: pd.DataFrame, batch_size: int | None = None) -> np.ndarray:
@@ -107,7 +136,9 @@ def predict_table(spec: EnsembleSpec, table: pd.DataFrame, batch_size: int | Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ensemble/predict.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--ensemble", required=True, type=Path, help="ensemble.json written by select.py")
+    parser.add_argument("--ensemble", required=True, type=Path,
+                        help="ensemble.json of select.py, or a folder: an ensemble's, an experiment's (its best "
+                             "trial alone) or a checkpoint's")
     parser.add_argument(
         "--input", required=True, type=Path, help="CSV (id,source,sentence_1,sentence_2[,...])"
     )

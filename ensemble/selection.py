@@ -18,6 +18,7 @@ import pandas as pd
 from ensemble.buckets import BucketRow, bucket_table, format_tables, table_dicts
 from ensemble.experiment import Library, load_experiment, without_constant_members
 from ensemble.honest import HeldOut, holdout_estimate, method_rng
+from ensemble.known import record_ensemble
 from ensemble.methods import METHODS, make_method, pick_full
 from ensemble.metrics import member_pearsons, nan_to_worst
 from ensemble.outputs import csv_text, dumps_json, write_files_atomically
@@ -327,8 +328,9 @@ def run(settings: Settings) -> dict[str, object]:
     files[ENSEMBLE_JSON] = dumps_json(report)
     written = write_files_atomically(settings.output, files, remove)
     print("\nwrote " + ", ".join(str(p) for p in written))
-    default_place = settings.output.resolve() == (settings.experiment / "ensemble").resolve()
-    print(f"next: python tune/report.py --experiment {settings.experiment}"
-          + ("" if default_place else f" --ensemble {settings.output / ENSEMBLE_JSON}")
-          + f" --output {settings.experiment / 'report.html'}")
+    warning = record_ensemble(settings.experiment, settings.output / ENSEMBLE_JSON)
+    if warning:
+        print(f"warning: {warning}")
+    print(f"next: python tune/report.py --experiment {settings.experiment} --ensemble {settings.output / ENSEMBLE_JSON}"
+          f" --output {settings.experiment / 'report.html'}")
     return report

@@ -72,3 +72,15 @@ def test_the_view_pickles_into_ray_experiment_state():
 def test_clip_keeps_short_lines_and_marks_cut_ones():
     assert clip("abc", 5) == "abc"
     assert clip("abcdefgh", 5) == "abcd…"
+
+
+def test_an_unchanged_status_is_not_repeated_every_30_s(capsys):
+    v = view()
+    a = trial("a")
+    v.on_step_end(0, [a])
+    v.on_step_end(0, [a])  # nothing happened since: stays quiet
+    v.on_trial_result(0, [a], a, {"val_pearson": 0.1, "epoch": 0.5})
+    capsys.readouterr()
+    v.on_step_end(0, [a])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and "epochs 0.5/8" in out[0]

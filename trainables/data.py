@@ -317,16 +317,19 @@ def load_splits(train_path: str = "", dev_path: str = "", test_path: str = "", f
     """
     from trainables.datachecks import check_splits
 
-    train_p = train_path or str(DEFAULT_TRAIN)
-    dev_p = dev_path or str(DEFAULT_DEV)
-    if not train_path and not test_path:
-        test_path = str(DEFAULT_TEST)
+    train_p, dev_p, test_path = resolved_paths(train_path, dev_path, test_path)
     train = read_table(train_p, fmt)
     dev = read_table(dev_p, fmt)
     test = read_table(test_path, fmt, require_label=False) if test_path else None
     splits = DatasetSplits(train, dev, test, train_p, dev_p, test_path)
     warnings = check_splits(splits, allow_overlap=allow_overlap, batch_size=batch_size, num_folds=num_folds)
     return replace(splits, warnings=tuple(warnings))
+
+
+def resolved_paths(train_path: str, dev_path: str, test_path: str) -> tuple[str, str, str]:
+    """Empty config paths resolved to the bundled split (its test set only with the bundled train)."""
+    test = test_path or ("" if train_path else str(DEFAULT_TEST))
+    return train_path or str(DEFAULT_TRAIN), dev_path or str(DEFAULT_DEV), test
 
 
 def has_labels(table: pd.DataFrame | None) -> bool:

@@ -2,8 +2,11 @@
 
     python trainables/train.py --space tiny --set max_epochs=1 --output OUT
 
-writes OUT/result.json and OUT/best/ (weights, config, dev/test predictions). Data is read and validated
-before OUT is touched, and OUT/best is replaced atomically at each improvement.
+writes OUT/result.json and OUT/best/ (weights, config, dev/test predictions), and makes OUT a one-trial
+experiment (leaderboard.csv, summary.json, history.csv, data.json: docs/experiment-format.md) that
+`ensemble/select.py`, `ensemble/predict.py` and `tune/report.py` read like a search's; with a test set,
+OUT/submission.csv (`id,target`). Data is read and validated before OUT is touched, and OUT/best is replaced
+atomically at each improvement.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
                    help="override a config knob, e.g. --set lr=3e-5 (repeatable)")
     p.add_argument("--output", required=True, help="output folder for result.json and best/")
-    p.add_argument("--progress", action="store_true", help="show Lightning's progress bar")
+    p.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",
+                   help="in-epoch progress: Lightning's bar, a line every 30 s, or none (auto: bar on a terminal, "
+                        "lines otherwise)")
     return p
 
 
@@ -62,13 +67,26 @@ def main(argv: list[str] | None = None) -> int:
           f"misses={data.cache_misses}", flush=True)
     from trainables.training import train  # torch + Lightning: only once the inputs are known to be good
 
-    result = train(cfg, _BestWriter(output), data=data, log_dir=output / "logs", progress_bar=args.progress)
+    mode = args.progress if args.progress != "auto" else ("bar" if sys.stdout.isatty() else "lines")
+    overrides = None
+    if mode == "lines":
+        from trainables.progress import PeriodicProgress
+
+        overrides = {"callbacks": [PeriodicProgress()]}
+    result = train(cfg, _BestWriter(output), data=data, log_dir=output / "logs", progress_bar=mode == "bar",
+                   trainer_overrides=overrides)
     payload = result.to_dict()
     atomic_write_text(output / "result.json", json.dumps(payload, indent=2))
+    from trainables.one_trial import write_one_trial_experiment
+
+    write_one_trial_experiment(output, result, data, space=space.name)
     print(f"val_pearson={result.val_pearson:.4f} (epoch {result.best_epoch}) epochs={result.epochs} "
           f"steps={result.steps} seconds={result.seconds} pad_fraction={result.pad_fraction:.4f} "
           f"samples/s={result.samples_per_second}")
-    print(f"wrote {output / 'result.json'} and {output / 'best'}")
+    print(f"wrote {output / 'result.json'}, {output / 'best'} and the experiment files (leaderboard.csv, "
+          f"summary.json{', submission.csv' if data.test is not None else ''})")
+    print(f"next: python ensemble/select.py --experiment {output} --output {output / 'ensemble'}\n"
+          f"      python tune/report.py --experiment {output} --output {output / 'report.html'}")
     return 0
 
 

@@ -18,6 +18,7 @@ from trainables.metrics import METRIC, is_better
 from tune.terminal import clip
 
 STATUS_EVERY_S = 30.0
+UNCHANGED_STATUS_EVERY_S = 300.0  # a status that says nothing new (a long first epoch) repeats only this often
 
 
 def _short(value: Any) -> str:
@@ -65,6 +66,7 @@ class LiveView(tune.Callback):
         self.best: tuple[float, str] | None = None  # (val_pearson, trial id)
         self.epochs: dict[str, float] = {}  # furthest epoch each trial reached (consumed budget)
         self.stopped_early = 0
+        self.last_status_text = ""
 
     # state survives a driver restart through Ray's experiment checkpoint; the clock restarts
     def __getstate__(self) -> dict[str, Any]:
@@ -119,9 +121,13 @@ class LiveView(tune.Callback):
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
         now = time.monotonic()
-        if now - self.last_status >= self.status_every_s:
-            self.last_status = now
-            self._say(self.status_line(trials, now))
+        if now - self.last_status < self.status_every_s:
+            return
+        line = self.status_line(trials, now)
+        news = line.split(" | ETA")[0] != self.last_status_text
+        if news or now - self.last_status >= max(self.status_every_s, UNCHANGED_STATUS_EVERY_S):
+            self.last_status, self.last_status_text = now, line.split(" | ETA")[0]
+            self._say(line)
 
     def status_line(self, trials: list, now: float) -> str:
         counts: dict[str, int] = {}

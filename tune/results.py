@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from trainables.config import TrialConfig
-from trainables.fileio import atomic_write_text
-from trainables.metrics import METRIC, MODE, best_position, rank, score_key
+from trainables.experiment_files import HISTORY_COLUMNS, TEST_NOTE, leaderboard_row, write_tables
+from trainables.metrics import METRIC, score_key
 
-HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
-                   "time_total_s", "global_step", "restored_epoch", "test_pearson"]
-TEST_NOTE = "test_pearson: on the labelled test set at each trial's best validation; not used for selection"
+__all__ = ["HISTORY_COLUMNS", "TEST_NOTE", "format_top", "write_experiment_files"]
 
 
 def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
@@ -34,32 +29,8 @@ def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
         if result.best_checkpoints:
             ckpt, _ = max(result.best_checkpoints, key=lambda cm: score_key(cm[1].get(METRIC)))
             best_ckpt = ckpt.path
-        best_i = best_position(hist[METRIC].to_numpy(dtype=float)) if len(hist) else None
-        if best_i is not None:
-            best_val = float(hist[METRIC].iloc[best_i])
-            best_test = float(hist["test_pearson"].iloc[best_i])
-            best_epoch = float(hist["epoch"].iloc[best_i])
-            epochs_run = float(hist["epoch"].max())
-            seconds = float(hist["time_total_s"].max())
-        else:
-            best_val, best_test, best_epoch, epochs_run, seconds = math.nan, math.nan, math.nan, 0.0, 0.0
         status = "ERROR" if result.error is not None else "TERMINATED"
-        try:
-            knobs = TrialConfig.from_dict(config, source=f"trial {trial_id}").to_dict()
-        except ValueError:
-            knobs = dict(config)
-        row = {
-            "trial_id": trial_id,
-            "val_pearson": best_val,
-            "test_pearson": best_test,
-            "best_epoch": best_epoch,
-            "epochs_run": epochs_run,
-            "status": status,
-            "seconds": round(seconds, 1),
-            "checkpoint": best_ckpt,
-        }
-        row.update({f"config/{k}": (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in knobs.items()})
-        rows.append(row)
+        rows.append(leaderboard_row(trial_id, config, hist, checkpoint=best_ckpt, status=status))
     return rows, histories
 
 
@@ -67,60 +38,8 @@ def write_experiment_files(
     exp_dir: str, result_grid, *, space: str, wall_seconds: float, max_epochs: int, extra: dict[str, Any] | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     rows, histories = _trial_rows(result_grid)
-    board = pd.DataFrame(rows)
-    if len(board):
-        board["stopped_early"] = board["epochs_run"] < max_epochs
-        board = rank(board)
-        board.insert(0, "rank", range(1, len(board) + 1))
-    hist = pd.concat([h for h in histories if len(h)], ignore_index=True) if any(len(h) for h in histories) else (
-        pd.DataFrame(columns=HISTORY_COLUMNS))
-    best = board.iloc[0] if len(board) else None
-    summary = {
-        "experiment": exp_dir,
-        "space": space,
-        "metric": METRIC,
-        "mode": MODE,
-        "num_trials": len(board),
-        "best_trial_id": None if best is None else best["trial_id"],
-        "best_val_pearson": None if best is None or pd.isna(best["val_pearson"]) else float(best["val_pearson"]),
-        "best_test_pearson": None if best is None or pd.isna(best["test_pearson"]) else float(best["test_pearson"]),
-        "test_note": TEST_NOTE,
-        "best_config": None if best is None else {
-            k.split("/", 1)[1]: _jsonable(v) for k, v in best.items() if k.startswith("config/")
-        },
-        "best_checkpoint": None if best is None else best["checkpoint"],
-        "wall_seconds": round(wall_seconds, 1),
-        "trials_by_status": board["status"].value_counts().to_dict() if len(board) else {},
-        "trials_stopped_early": int(board["stopped_early"].sum()) if len(board) else 0,
-        "total_epochs": float(board["epochs_run"].sum()) if len(board) else 0.0,
-        **(extra or {}),
-    }
-    local = "://" not in exp_dir
-    if local:
-        root = Path(exp_dir)
-        atomic_write_text(root / "leaderboard.csv", board.to_csv(index=False))
-        atomic_write_text(root / "history.csv", hist.to_csv(index=False))
-        atomic_write_text(root / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
-    else:
-        import pyarrow.fs as pafs
-
-        fs, base = pafs.FileSystem.from_uri(exp_dir)
-        for name, text in (("leaderboard.csv", board.to_csv(index=False)), ("history.csv", hist.to_csv(index=False)),
-                           ("summary.json", json.dumps(summary, indent=2, default=_jsonable))):
-            with fs.open_output_stream(f"{base}/{name}") as f:
-                f.write(text.encode())
-    return board, summary
-
-
-def _jsonable(v: Any) -> Any:
-    if hasattr(v, "item"):
-        return v.item()
-    if isinstance(v, str) and v[:1] in "[{":
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
-    return v
+    return write_tables(exp_dir, rows, histories, space=space, wall_seconds=wall_seconds, max_epochs=max_epochs,
+                        extra=extra)
 
 
 def format_top(board: pd.DataFrame, n: int = 10) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ensemble.experiment import LEADERBOARD, read_leaderboard
+from ensemble.known import known_ensembles
 from trainables.metrics import METRIC, best_position
 
 SUMMARY = "summary.json"
@@ -170,6 +171,9 @@ def read_experiment(root: Path, ensemble_path: Path | None = None) -> Experiment
 
     explicit = ensemble_path is not None
     path = Path(ensemble_path) if explicit else root / ENSEMBLE_JSON
+    if not explicit and not path.is_file() and known_ensembles(root):
+        path = known_ensembles(root)[-1]  # written with select.py --output elsewhere; the newest
+        notes.append(f"ensemble: {path} (the newest recorded in {root / 'ensembles.json'}; --ensemble picks another)")
     if path.is_file():
         data = _read_json(path)
         if not isinstance(data, dict):
