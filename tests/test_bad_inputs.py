@@ -121,6 +121,12 @@ def test_search_by_path_fails_on_proc_storage_in_one_line(tmp_path):
     (["--set", "lr=false"], "lr=False: expected a number, not true/false"),
     (["--max-concurrent", "-1"], "--max-concurrent -1: must be >= 0"),
     (["--workers-per-trial", "0"], "--workers-per-trial 0: must be >= 1"),
+    (["--seed", "-3"], "--seed -3: must be >= 0"),
+    (["--name", "a/b"], "--name 'a/b': must be one folder name"),
+    (["--name", ".."], "--name '..': must be one folder name"),
+    (["--cpus-per-trial", "3", "--num-cpus", "2"], "--cpus-per-trial 3 needs 3 CPUs per trial but the local Ray "
+                                                   "instance has 2"),
+    (["--cpus-per-trial", "1", "--workers-per-trial", "3", "--num-cpus", "2"], "x 3 workers needs 3 CPUs"),
 ])
 @pytest.mark.parametrize("dry", [True, False])
 def test_out_of_range_numbers_are_errors_in_the_plan(flags, expected, dry, tmp_path, capsys):

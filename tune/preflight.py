@@ -92,6 +92,11 @@ def check_resources(args: argparse.Namespace) -> None:
             raise ConfigError(f"{flag} {value:g}: must be >= {low}")
     if args.num_cpus is not None and args.num_cpus < 1:
         raise ConfigError(f"--num-cpus {args.num_cpus}: must be >= 1")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: must be >= 0")
+    if args.name is not None and (not args.name.strip() or args.name in (".", "..") or "/" in args.name
+                                  or "\\" in args.name):
+        raise ConfigError(f"--name {args.name!r}: must be one folder name (no '/'); --storage says where it goes")
     if args.gpus_per_trial <= 0 or args.address:  # a cluster's GPUs are Ray's to count once it is joined
         return
     import torch
@@ -102,6 +107,22 @@ def check_resources(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"--gpus-per-trial {args.gpus_per_trial:g}{workers} needs {need:g} GPU(s) per trial but this machine has "
             f"{have} (torch.cuda.device_count()); drop the flag to train on CPU, or pass --address of a GPU cluster"
+        )
+
+
+def check_trial_fits(args: argparse.Namespace) -> None:
+    """A local run whose trial asks more CPUs than the instance has would wait forever: refuse it now."""
+    if args.address:
+        return  # a cluster's nodes are Ray's to count
+    import os
+
+    have = args.num_cpus or os.cpu_count() or 1
+    need = args.cpus_per_trial * args.workers_per_trial
+    if need > have:
+        workers = f" x {args.workers_per_trial} workers" if args.workers_per_trial > 1 else ""
+        raise ConfigError(
+            f"--cpus-per-trial {args.cpus_per_trial:g}{workers} needs {need:g} CPUs per trial but the local Ray "
+            f"instance has {have} (--num-cpus, else this machine's cores): no trial could start; lower it"
         )
 
 

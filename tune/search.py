@@ -25,7 +25,7 @@ from trainables.fileio import OutputError
 from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
-from tune.preflight import check_backbones, check_resources, check_schedule, check_storage
+from tune.preflight import check_backbones, check_resources, check_schedule, check_storage, check_trial_fits
 from tune.terminal import say
 
 # checkpoints are reported only on improvement and pruned to one per trial; Tune's warning about
@@ -362,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_resources(args)
         p = plan(args)
+        check_trial_fits(args)
         check_storage(p, args.resume)  # writable, with room, and a new experiment unless resumed
         data_info = validate_data(p)
         print_plan(p, args)
