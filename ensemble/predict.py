@@ -162,16 +162,16 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
         from trainables.data import read_table
 
-        spec = read_ensemble(args.ensemble)
-        decimals = args.decimals if args.decimals is not None else spec.decimals
-        if decimals is not None and decimals < 0:
-            raise ValueError(f"--round must be >= 0 decimals, got {decimals}")
         table = read_table(args.input, fmt=args.format, require_label=False)
         if table.attrs.get("numbered") and not args.number_rows:
             raise ValueError(
                 f"{args.input}: no id column, so its rows would be submitted as {table['id'].iloc[0]!r}, …: add an "
                 "id column (guid for the KLUE-STS CSV), or pass --number-rows to accept numbered rows"
             )
+        spec = read_ensemble(args.ensemble)
+        decimals = args.decimals if args.decimals is not None else spec.decimals
+        if decimals is not None and decimals < 0:
+            raise ValueError(f"--round must be >= 0 decimals, got {decimals}")
         active = sum(m.weight > 0 for m in spec.members)
         print(f"predicting {len(table)} rows of {args.input} with {active} member(s)")
         target = postprocess(predict_table(spec, table, args.batch_size), decimals)

@@ -69,6 +69,9 @@ def test_cli_reports_missing_files(tmp_path: Path, capsys: pytest.CaptureFixture
         str(out),
     ]
     assert predict.main(argv) == 2
+    assert "new.csv: file not found" in capsys.readouterr().err
+    (tmp_path / "new.csv").write_text("id,source,sentence_1,sentence_2\na,x,가,나\n", encoding="utf-8")
+    assert predict.main(argv) == 2
     assert "nope.json not found" in capsys.readouterr().err
     assert not out.exists()
 
