@@ -12,15 +12,24 @@ import pandas as pd
 from trainables.config import TrialConfig
 from trainables.fileio import atomic_write_text
 from trainables.metrics import METRIC, MODE, best_position, rank, score_key
+from tune.interrupt import FINISHED, saved_statuses, state_line, trial_status
 
 HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
                    "time_total_s", "global_step", "restored_epoch", "test_pearson"]
 TEST_NOTE = "test_pearson: on the labelled test set at each trial's best validation; not used for selection"
 
 
-def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
+def _grid_statuses(result_grid) -> list[str]:
+    """Ray's status of each trial in the grid's order ('' when the grid does not say)."""
+    analysis = getattr(result_grid, "_experiment_analysis", None)
+    trials = getattr(analysis, "trials", None) or []
+    return [str(getattr(t, "status", "")) for t in trials] if len(trials) == len(result_grid) else [""] * len(
+        result_grid)
+
+
+def _trial_rows(result_grid, saved: dict[str, str]) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
     rows, histories = [], []
-    for result in result_grid:
+    for result, grid_status in zip(result_grid, _grid_statuses(result_grid), strict=True):
         config = result.config or {}
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
         df = result.metrics_dataframe
@@ -43,9 +52,12 @@ def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
             seconds = float(hist["time_total_s"].max())
         else:
             best_val, best_test, best_epoch, epochs_run, seconds = math.nan, math.nan, math.nan, 0.0, 0.0
-        status = "ERROR" if result.error is not None else "TERMINATED"
+        status = trial_status(grid_status or "TERMINATED", saved.get(str(trial_id)), result.error is not None,
+                              reported=bool(len(hist)) or bool(best_ckpt))
         try:
-            knobs = TrialConfig.from_dict(config, source=f"trial {trial_id}").to_dict()
+            # a finished trial's full config; an unfinished one lists only what it was given (no invented defaults)
+            knobs = TrialConfig.from_dict(config, source=f"trial {trial_id}").to_dict() if status in FINISHED else (
+                dict(config))
         except ValueError:
             knobs = dict(config)
         row = {
@@ -64,18 +76,30 @@ def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
 
 
 def write_experiment_files(
-    exp_dir: str, result_grid, *, space: str, wall_seconds: float, max_epochs: int, extra: dict[str, Any] | None = None
+    exp_dir: str, result_grid, *, space: str, wall_seconds: float, max_epochs: int, extra: dict[str, Any] | None = None,
+    expected_trials: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    rows, histories = _trial_rows(result_grid)
+    """Write the three files; a search with unfinished trials (or fewer than `expected_trials`) is marked
+    "interrupted" in summary.json, its unfinished rows INTERRUPTED/PENDING (tune/interrupt.py)."""
+    rows, histories = _trial_rows(result_grid, saved_statuses(exp_dir))
     board = pd.DataFrame(rows)
     if len(board):
-        board["stopped_early"] = board["epochs_run"] < max_epochs
+        board["stopped_early"] = (board["epochs_run"] < max_epochs) & (board["status"] == "TERMINATED")
         board = rank(board)
         board.insert(0, "rank", range(1, len(board) + 1))
     hist = pd.concat([h for h in histories if len(h)], ignore_index=True) if any(len(h) for h in histories) else (
         pd.DataFrame(columns=HISTORY_COLUMNS))
-    best = board.iloc[0] if len(board) else None
+    # the best trial is never an errored one (its last weights are whatever it crashed with)
+    eligible = board[(board["status"] != "ERROR") & board["val_pearson"].notna()] if len(board) else board
+    best = eligible.iloc[0] if len(eligible) else None
+    finished = int(board["status"].isin(FINISHED).sum()) if len(board) else 0
+    expected = max(expected_trials or 0, len(board))
+    state = "finished" if finished == expected else "interrupted"
     summary = {
+        "state": state,
+        "state_line": "finished" if state == "finished" else state_line(finished, expected),
+        "trials_finished": finished,
+        "trials_expected": expected,
         "experiment": exp_dir,
         "space": space,
         "metric": METRIC,
