@@ -71,3 +71,16 @@ def test_resuming_a_finished_experiment_changes_nothing(tmp_path, micro_backbone
 def test_the_resume_command_repeats_the_arguments(tmp_path):
     cmd = invocation.resume_command(["--space", "tiny", "--set", "note=a b", "--resume"])
     assert cmd == "python tune/search.py --space tiny --set 'note=a b' --resume"
+
+
+def test_a_bare_resume_takes_the_first_runs_settings(tmp_path, micro_backbone, small_data, capsys):
+    space = write_micro_space(tmp_path / "m.yaml", micro_backbone, small_data)
+    argv, exp = _start(tmp_path, space, "--search-alg", "random")
+    bare = ["--storage", str(tmp_path / "store"), "--name", "e", "--resume", "--max-concurrent", "2"]
+    args = faults.inherit(search.build_parser().parse_args(bare), bare, search.build_parser)
+    assert (args.space, args.num_samples, args.max_epochs, args.search_alg, args.overrides, args.max_concurrent) == (
+        str(space), 4, 2, "random", ["limit_train_batches=3"], 2)
+    # and the check passes on what it resolved to; a flag given now still has to agree
+    assert faults.check_invocation(search.plan(args), args, bare)
+    assert search.main([*bare, "--scheduler", "fifo"]) == 2
+    assert "--scheduler: fifo now, asha when" in capsys.readouterr().err

@@ -31,6 +31,11 @@ def _summary(exp: str) -> dict[str, Any] | None:
         return None
 
 
+def inherit(args: argparse.Namespace, argv: list[str], build_parser) -> argparse.Namespace:
+    root = args.storage if "://" in args.storage else str(Path(args.storage).expanduser().resolve())
+    return invocation.inherit(args, argv, build_parser, f"{root.rstrip('/')}/{args.name}")
+
+
 def check_invocation(p: Plan, args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     """The invocation to record; on --resume, refuse (ResumeMismatch) settings that differ from the first run."""
     record = invocation.describe(p, args, argv)

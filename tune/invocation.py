@@ -95,6 +95,31 @@ def read(exp_dir: str) -> dict[str, Any] | None:
         raise ConfigError(f"{path} is unreadable ({e}); restore it or start a new --name") from None
 
 
+def given_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the flags actually present in `argv` (defaults left out)."""
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def inherit(args: argparse.Namespace, argv: list[str], build_parser, exp_dir: str) -> argparse.Namespace:
+    """For --resume: every search setting not given now is the first run's (from invocation.json's argv), so
+    `--storage S --name N --resume` resumes as started; a setting given now must agree (check_resume)."""
+    recorded = read(exp_dir)
+    if not recorded or not isinstance(recorded.get("argv"), list):
+        return args
+    given = given_dests(build_parser(), argv)
+    try:
+        first = build_parser().parse_args(recorded["argv"])
+    except SystemExit:
+        raise ConfigError(f"{Path(exp_dir) / INVOCATION_FILE}: its argv no longer parses; resume with a "
+                          "version of tune/search.py that accepts it, or start a new --name") from None
+    for dest, value in vars(first).items():
+        if dest not in given and dest not in MAY_CHANGE:
+            setattr(args, dest, value)
+    return args
+
+
 def _show(value: Any) -> str:
     if isinstance(value, dict):
         return " ".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"

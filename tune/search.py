@@ -352,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signals, p, record = Signals().install(), None, None
     try:
+        if args.resume and args.name:  # settings not given now are the first run's (tune/invocation.py)
+            args = faults.inherit(args, argv, build_parser)
         check_resources(args)
         p = plan(args)
         check_storage(p, args.resume)  # writable, with room, and a new experiment unless resumed
