@@ -75,7 +75,7 @@ def test_the_resume_command_repeats_the_arguments(tmp_path):
 
 def test_a_bare_resume_takes_the_first_runs_settings(tmp_path, micro_backbone, small_data, capsys):
     space = write_micro_space(tmp_path / "m.yaml", micro_backbone, small_data)
-    argv, exp = _start(tmp_path, space, "--search-alg", "random")
+    _start(tmp_path, space, "--search-alg", "random")
     bare = ["--storage", str(tmp_path / "store"), "--name", "e", "--resume", "--max-concurrent", "2"]
     args = faults.inherit(search.build_parser().parse_args(bare), bare, search.build_parser)
     assert (args.space, args.num_samples, args.max_epochs, args.search_alg, args.overrides, args.max_concurrent) == (
