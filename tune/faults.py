@@ -92,10 +92,24 @@ def _short(p: Plan, per_trial_mb: float) -> bool:
 
 
 def check_results(results, p: Plan, per_trial_mb: float, record: dict[str, Any]) -> None:
-    """After the experiment files are written: trials that failed on a full disk end the search in one line."""
+    """After the experiment files are written: a search stopped for space (tune/diskwatch.py), or trials that
+    failed on a full disk, end in one line."""
+    from tune import diskwatch
+
+    if diskwatch.fired():
+        raise OutputError(storage.no_space_line(p.storage, per_trial_mb, record["resume_command"]))
     for result in results:
         if result.error is not None and (storage.no_space(result.error) or storage.no_space(str(result.error))):
             raise OutputError(storage.no_space_line(p.storage, per_trial_mb, record["resume_command"]))
+
+
+def disk_watch(p: Plan, per_trial_mb: float):
+    """The Tune callback that stops the search cleanly when the storage fills (tune/diskwatch.py)."""
+    from tune.diskwatch import DiskWatch, reset
+
+    reset()
+    storage.reserve(p.experiment)
+    return DiskWatch(p.storage, p.experiment, per_trial_mb)
 
 
 def wall_seconds(exp: str, seconds: float, resume: bool) -> float:
@@ -128,3 +142,13 @@ def interrupted_early(p: Plan | None, record: dict[str, Any] | None, signals: Si
     else:
         print(" before the search started: nothing to resume", file=sys.stderr)
     return signals.exit_code()
+
+
+def no_space_exit(e: OSError, p: Plan | None, record: dict[str, Any] | None) -> int:
+    """Exit 2 with the one line for a full disk; any other OSError is not ours to explain."""
+    if p is None or not storage.no_space(e):
+        raise e
+    per_trial = storage.estimate_trial_mb(p)
+    print(f"error: {storage.no_space_line(p.storage, per_trial, (record or {}).get('resume_command', '--resume'))}",
+          file=sys.stderr)
+    return 2

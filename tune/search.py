@@ -247,7 +247,7 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
         space = p.space
         trainable = trainable or make_trainable(args)
         exp = p.experiment
-        callbacks = []
+        callbacks = [faults.disk_watch(p, per_trial_mb)]  # a full disk stops the search whole
         if args.wandb:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -381,8 +381,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return faults.interrupted_early(p, record, signals)
+    except OSError as e:  # a full disk while writing the experiment's own files: one line, resumable
+        return faults.no_space_exit(e, p, record)
     finally:
         signals.uninstall()
+        if p is not None:
+            storage.release_reserve(p.experiment)
 
 
 if __name__ == "__main__":

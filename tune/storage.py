@@ -111,7 +111,8 @@ def no_space(exc: BaseException | str | None) -> bool:
         if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return isinstance(exc, str) and ("No space left on device" in exc or "[Errno 28]" in exc)
+    return isinstance(exc, str) and ("No space left on device" in exc or "[Errno 28]" in exc
+                                     or "[errno 28]" in exc)
 
 
 def no_space_line(storage: str, per_trial_mb: float, resume_command: str) -> str:
@@ -119,3 +120,26 @@ def no_space_line(storage: str, per_trial_mb: float, resume_command: str) -> str
     have = "?" if free is None else f"{free:.0f}"
     return (f"no space left on {storage}: {have} MB free, a trial needs ~{per_trial_mb:.0f} MB; free space, then "
             f"continue with: {resume_command}")
+
+
+# a ballast file in the experiment, released when the disk fills so the driver's last writes (Ray's experiment
+# state, leaderboard, summary, history) still fit
+RESERVE_FILE = ".sts-tune-reserve"
+RESERVE_MB = 4
+
+
+def reserve(exp_dir: str) -> None:
+    if "://" in exp_dir:
+        return
+    path = Path(exp_dir) / RESERVE_FILE
+    try:
+        with open(path, "wb") as f:
+            for _ in range(RESERVE_MB):
+                f.write(b"\0" * 2**20)  # real blocks, not a sparse file
+    except OSError:  # no room even for the ballast: the watch will stop the search at once
+        path.unlink(missing_ok=True)
+
+
+def release_reserve(exp_dir: str) -> None:
+    if "://" not in exp_dir:
+        (Path(exp_dir) / RESERVE_FILE).unlink(missing_ok=True)
