@@ -64,6 +64,7 @@ def record_invocation(exp: str, record: dict[str, Any], resume: bool) -> None:
 
 def restore(tune, exp: str, trainable, record: dict[str, Any]):
     """Tuner.restore, with an unreadable saved state (a full disk cut it) reported in one line."""
+    _check_saved_state(exp)
     try:
         return tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
     except Exception as e:
@@ -73,6 +74,23 @@ def restore(tune, exp: str, trainable, record: dict[str, Any]):
         raise ConfigError(
             f"--resume: Ray's saved state in {exp} cannot be read ({type(e).__name__}{': ' + first if first else ''})"
             "; it was probably cut short by a full disk or a crash while saving: start a new --name"
+        ) from None
+
+
+def _check_saved_state(exp: str) -> None:
+    """Ray reads its newest experiment_state-*.json only inside fit(): check it parses before that."""
+    if "://" in exp:
+        return
+    files = sorted(Path(exp).glob("experiment_state-*.json"), key=lambda f: f.name)
+    if not files:
+        return
+    try:
+        json.loads(files[-1].read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            f"--resume: Ray's saved state {files[-1]} is cut short or damaged ({type(e).__name__}: "
+            f"{str(e)[:120]}), probably by a full disk or a crash while saving; the finished trials are in "
+            "leaderboard.csv: start a new --name to search further"
         ) from None
 
 
