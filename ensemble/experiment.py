@@ -7,12 +7,15 @@ in each checkpoint directory, `dev_predictions.csv` (id,label,prediction) and `t
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ensemble.verify import interrupted_note, problem, read_data_ids
 from trainables.metrics import METRIC, rank
 
 LEADERBOARD = "leaderboard.csv"
@@ -77,6 +80,7 @@ class LoadedExperiment:
     library: Library
     skipped: list[str] = field(default_factory=list)  # trial ids without a checkpoint
     available: int = 0  # trials with a checkpoint (>= library.size)
+    rejected: list[str] = field(default_factory=list)  # errored trials, and trials whose predictions are damaged
 
 
 def _read_csv(path: Path, trial_id: str, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -161,15 +165,51 @@ def read_leaderboard(
     return rank(board)
 
 
-def load_experiment(experiment: str | Path, top_k: int = 20) -> LoadedExperiment:
-    """The top-K trials (by leaderboard val_pearson) with a checkpoint, their predictions aligned by id."""
+def _warn(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr)
+
+
+def load_experiment(
+    experiment: str | Path, top_k: int = 20, *, strict: bool = False, warn: Callable[[str], None] = _warn
+) -> LoadedExperiment:
+    """The top-K trials (by leaderboard val_pearson) with a checkpoint, their predictions aligned by id.
+
+    Errored trials are never candidates. Each candidate's prediction files are checked against what its
+    checkpoint recorded and data.json's ids (ensemble/verify.py): a damaged one is named and its trial skipped
+    (`strict`: an ExperimentError instead)."""
     if top_k < 1:
         raise ExperimentError(f"--top-k must be >= 1, got {top_k}")
     experiment = Path(experiment).expanduser().resolve()
     board = read_leaderboard(experiment)
+    if note := interrupted_note(experiment):
+        warn(note)
     has_checkpoint = board["checkpoint"] != ""
     skipped = board.loc[~has_checkpoint, "trial_id"].tolist()
-    chosen = board[has_checkpoint].head(top_k)
+    errored = board["status"].eq("ERROR") if "status" in board.columns else pd.Series(False, index=board.index)
+    rejected = board.loc[has_checkpoint & errored, "trial_id"].tolist()
+    if rejected:
+        warn(f"{len(rejected)} errored trial(s) are not candidates: {', '.join(rejected)}")
+    data_ids = read_data_ids(experiment)
+    chosen_ids: list[str] = []
+    for row in board[has_checkpoint & ~errored].itertuples(index=False):
+        if len(chosen_ids) == top_k:
+            break
+        ckpt = Path(str(row.checkpoint)).expanduser()
+        ckpt = ckpt if ckpt.is_absolute() else experiment / ckpt
+        bad = problem(ckpt, {"dev": DEV_FILE, "test": TEST_FILE}, data_ids) if ckpt.is_dir() else None
+        if bad is None:
+            chosen_ids.append(str(row.trial_id))
+        elif strict:
+            raise ExperimentError(f"trial {row.trial_id}: {bad} (--strict)")
+        else:
+            warn(f"trial {row.trial_id} skipped: {bad}")
+            rejected.append(str(row.trial_id))
+    chosen = board[board["trial_id"].isin(chosen_ids)]
+    if chosen.empty and rejected:
+        raise ExperimentError(
+            f"no usable trial in {experiment}: {len(rejected)} errored or with damaged predictions "
+            f"({', '.join(rejected[:5])}), {len(skipped)} without a checkpoint; rerun or resume the search"
+        )
     if chosen.empty:
         raise ExperimentError(
             f"no trial in {experiment / LEADERBOARD} has a checkpoint (all {len(board)} rows are empty): "
@@ -244,7 +284,7 @@ def load_experiment(experiment: str | Path, top_k: int = 20) -> LoadedExperiment
         test_preds=None if not test_rows else np.vstack([test_rows[m.trial_id] for m in members]),
         test_labels=None if test_ref is None or "label" not in test_ref else test_ref["label"].to_numpy(np.float64),
     )
-    return LoadedExperiment(library=library, skipped=skipped, available=int(has_checkpoint.sum()))
+    return LoadedExperiment(library=library, skipped=skipped, available=int(has_checkpoint.sum()), rejected=rejected)
 
 
 def without_constant_members(library: Library) -> tuple[Library, list[str]]:

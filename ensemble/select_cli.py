@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None) -> Settings:
         action="store_true",
         help="fail when the members carry no test predictions instead of skipping the submission",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on a trial whose prediction files are damaged instead of skipping it with a warning",
+    )
     args = parser.parse_args(argv)
     return Settings(
         experiment=args.experiment,
@@ -59,6 +64,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         decimals=args.decimals,
         holdout_repeats=args.holdout_repeats,
         require_test=args.require_test,
+        strict=args.strict,
     )
 
 

@@ -50,6 +50,7 @@ class Settings:
     decimals: int | None = None
     holdout_repeats: int = 50
     require_test: bool = False
+    strict: bool = False  # a damaged prediction file fails the selection instead of skipping its trial
 
     def __post_init__(self) -> None:
         if self.method != "all" and self.method not in METHODS:
@@ -238,7 +239,7 @@ def build_report(
 
 
 def run(settings: Settings) -> dict[str, object]:
-    loaded = load_experiment(settings.experiment, settings.top_k)
+    loaded = load_experiment(settings.experiment, settings.top_k, strict=settings.strict)
     library, constant = without_constant_members(loaded.library)
     if constant:
         print(f"note: skipped {len(constant)} trial(s) whose dev predictions are constant (Pearson undefined): "

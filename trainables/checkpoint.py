@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -44,7 +45,6 @@ def write_checkpoint(
         # weights only (no optimizer state): ~3x smaller than a Lightning checkpoint, enough to predict
         save_model(model, str(stage / WEIGHTS))
         (stage / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False))
-        (stage / META).write_text(json.dumps(meta, indent=2))
         if hf_config is not None:
             hf_config.save_pretrained(stage / BACKBONE_DIR)
         pd.DataFrame({"id": dev["id"], "label": dev["label"], "prediction": dev_predictions}).to_csv(
@@ -56,6 +56,8 @@ def write_checkpoint(
                 # a labelled test set: the label rides along so the ensemble can report (never select on) it
                 test_df.insert(1, "label", test["label"])
             test_df.to_csv(stage / TEST_PREDICTIONS, index=False)
+        # last: what the prediction files must hold, so a reader can tell a damaged one (ensemble/verify.py)
+        (stage / META).write_text(json.dumps({**meta, "predictions": prediction_digests(stage)}, indent=2))
         publishable(stage)
         if directory.exists():
             shutil.rmtree(directory)
@@ -64,6 +66,21 @@ def write_checkpoint(
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return directory
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """{"rows": data rows (lines after the header), "sha256": of the bytes} of a prediction CSV."""
+    h, lines = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            lines += chunk.count(b"\n")
+    return {"rows": max(lines - 1, 0), "sha256": h.hexdigest()}
+
+
+def prediction_digests(directory: Path) -> dict[str, dict[str, Any]]:
+    return {name: file_digest(directory / name) for name in (DEV_PREDICTIONS, TEST_PREDICTIONS)
+            if (directory / name).is_file()}
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:

@@ -20,11 +20,19 @@ from trainables.metrics import METRIC, MODE, best_position, rank
 HISTORY_COLUMNS = ["trial_id", "training_iteration", "epoch", "val_pearson", "val_loss", "train_loss", "lr",
                    "time_total_s", "global_step", "restored_epoch", "test_pearson"]
 TEST_NOTE = "test_pearson: on the labelled test set at each trial's best validation; not used for selection"
+FINISHED = ("TERMINATED", "ERROR")  # the statuses of trials that ran to their end; any other row is resumable
+
+
+def state_line(finished: int, expected: int) -> str:
+    return f"interrupted: {finished} of {expected} trials finished"
 
 
 def leaderboard_row(trial_id: str, config: dict[str, Any], hist: pd.DataFrame, *, checkpoint: str,
                     status: str) -> dict[str, Any]:
-    """One trial's leaderboard row from its validation history (HISTORY_COLUMNS) and best checkpoint path."""
+    """One trial's leaderboard row from its validation history (HISTORY_COLUMNS) and best checkpoint path.
+
+    A finished trial lists its full config; an unfinished one only what it was given (no invented defaults).
+    """
     best_i = best_position(hist[METRIC].to_numpy(dtype=float)) if len(hist) else None
     if best_i is not None:
         best_val = float(hist[METRIC].iloc[best_i])
@@ -35,7 +43,8 @@ def leaderboard_row(trial_id: str, config: dict[str, Any], hist: pd.DataFrame, *
     else:
         best_val, best_test, best_epoch, epochs_run, seconds = math.nan, math.nan, math.nan, 0.0, 0.0
     try:
-        knobs = TrialConfig.from_dict(config, source=f"trial {trial_id}").to_dict()
+        knobs = TrialConfig.from_dict(config, source=f"trial {trial_id}").to_dict() if status in FINISHED else (
+            dict(config))
     except ValueError:
         knobs = dict(config)
     row = {
@@ -54,17 +63,28 @@ def leaderboard_row(trial_id: str, config: dict[str, Any], hist: pd.DataFrame, *
 
 def write_tables(
     exp_dir: str, rows: list[dict[str, Any]], histories: list[pd.DataFrame], *, space: str, wall_seconds: float,
-    max_epochs: float, extra: dict[str, Any] | None = None,
+    max_epochs: float, extra: dict[str, Any] | None = None, expected_trials: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Write the three files; with unfinished trials (or fewer than `expected_trials`) summary.json says
+    "interrupted" (tune/interrupt.py marks such rows INTERRUPTED/PENDING)."""
     board = pd.DataFrame(rows)
     if len(board):
-        board["stopped_early"] = board["epochs_run"] < max_epochs
+        board["stopped_early"] = (board["epochs_run"] < max_epochs) & (board["status"] == "TERMINATED")
         board = rank(board)
         board.insert(0, "rank", range(1, len(board) + 1))
     hist = pd.concat([h for h in histories if len(h)], ignore_index=True) if any(len(h) for h in histories) else (
         pd.DataFrame(columns=HISTORY_COLUMNS))
-    best = board.iloc[0] if len(board) else None
+    # the best trial is never an errored one (its last weights are whatever it crashed with)
+    eligible = board[(board["status"] != "ERROR") & board["val_pearson"].notna()] if len(board) else board
+    best = eligible.iloc[0] if len(eligible) else None
+    finished = int(board["status"].isin(FINISHED).sum()) if len(board) else 0
+    expected = max(expected_trials or 0, len(board))
+    state = "finished" if finished == expected else "interrupted"
     summary = {
+        "state": state,
+        "state_line": "finished" if state == "finished" else state_line(finished, expected),
+        "trials_finished": finished,
+        "trials_expected": expected,
         "experiment": exp_dir,
         "space": space,
         "metric": METRIC,

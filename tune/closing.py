@@ -24,7 +24,8 @@ def next_commands(exp: str) -> list[str]:
     ]
 
 
-def print_closing(exp: str, board: pd.DataFrame, summary: dict[str, Any], baselines: dict[str, Any]) -> None:
+def print_closing(exp: str, board: pd.DataFrame, summary: dict[str, Any], baselines: dict[str, Any], *,
+                  next_steps: bool = True) -> None:
     print("\nTop trials (val_pearson, best over every validation; test_pearson is never used to select):")
     print(format_top(board, 10))
     best_val, best_test = summary.get("best_val_pearson"), summary.get("best_test_pearson")
@@ -34,7 +35,8 @@ def print_closing(exp: str, board: pd.DataFrame, summary: dict[str, Any], baseli
           f"{summary['num_trials']} trials in {summary['wall_seconds']:.0f}s")
     print_against_baselines(summary, baselines)
     print(f"experiment {exp}  (leaderboard.csv, summary.json, history.csv, one folder per trial)")
-    print("next:\n" + "\n".join(f"  {line}" for line in next_commands(exp)))
+    if next_steps:  # an interrupted search is resumed first (tune/faults.py prints how)
+        print("next:\n" + "\n".join(f"  {line}" for line in next_commands(exp)))
 
 
 def print_against_baselines(summary: dict[str, Any], baselines: dict[str, Any]) -> None:

@@ -1,4 +1,8 @@
-"""leaderboard.csv, history.csv and summary.json beside Ray's own files (docs/experiment-format.md)."""
+"""leaderboard.csv, history.csv and summary.json beside Ray's own files (docs/experiment-format.md).
+
+Ray's results become rows here; the files themselves are written by trainables/experiment_files.py, which
+`trainables/train.py` shares.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,22 @@ import pandas as pd
 
 from trainables.experiment_files import HISTORY_COLUMNS, TEST_NOTE, leaderboard_row, write_tables
 from trainables.metrics import METRIC, score_key
+from tune.interrupt import saved_statuses, trial_status
 
 __all__ = ["HISTORY_COLUMNS", "TEST_NOTE", "format_top", "write_experiment_files"]
 
 
-def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
+def _grid_statuses(result_grid) -> list[str]:
+    """Ray's status of each trial in the grid's order ('' when the grid does not say)."""
+    analysis = getattr(result_grid, "_experiment_analysis", None)
+    trials = getattr(analysis, "trials", None) or []
+    return [str(getattr(t, "status", "")) for t in trials] if len(trials) == len(result_grid) else [""] * len(
+        result_grid)
+
+
+def _trial_rows(result_grid, saved: dict[str, str]) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
     rows, histories = [], []
-    for result in result_grid:
+    for result, grid_status in zip(result_grid, _grid_statuses(result_grid), strict=True):
         config = result.config or {}
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
         df = result.metrics_dataframe
@@ -29,17 +42,19 @@ def _trial_rows(result_grid) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
         if result.best_checkpoints:
             ckpt, _ = max(result.best_checkpoints, key=lambda cm: score_key(cm[1].get(METRIC)))
             best_ckpt = ckpt.path
-        status = "ERROR" if result.error is not None else "TERMINATED"
+        status = trial_status(grid_status or "TERMINATED", saved.get(str(trial_id)), result.error is not None,
+                              reported=bool(len(hist)) or bool(best_ckpt))
         rows.append(leaderboard_row(trial_id, config, hist, checkpoint=best_ckpt, status=status))
     return rows, histories
 
 
 def write_experiment_files(
-    exp_dir: str, result_grid, *, space: str, wall_seconds: float, max_epochs: int, extra: dict[str, Any] | None = None
+    exp_dir: str, result_grid, *, space: str, wall_seconds: float, max_epochs: int, extra: dict[str, Any] | None = None,
+    expected_trials: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    rows, histories = _trial_rows(result_grid)
+    rows, histories = _trial_rows(result_grid, saved_statuses(exp_dir))
     return write_tables(exp_dir, rows, histories, space=space, wall_seconds=wall_seconds, max_epochs=max_epochs,
-                        extra=extra)
+                        extra=extra, expected_trials=expected_trials)
 
 
 def format_top(board: pd.DataFrame, n: int = 10) -> str:

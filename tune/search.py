@@ -25,7 +25,11 @@ from trainables.fileio import OutputError
 from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
+from tune import faults, storage
+from tune.interrupt import Signals
+from tune.lock import held
 from tune.preflight import check_backbones, check_resources, check_schedule, check_storage, check_trial_fits
+from tune.storage import check_storage_for_cluster
 from tune.terminal import say
 
 # checkpoints are reported only on improvement and pruned to one per trial; Tune's warning about
@@ -33,8 +37,6 @@ from tune.terminal import say
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 FORWARDED_ENV_PREFIXES = ("STS_TUNE_", "HF_", "TRANSFORMERS_", "WANDB_")
-NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "ceph", "glusterfs", "beegfs",
-                       "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "efs", "9p", "virtiofs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,41 +176,6 @@ def validate_data(p: Plan) -> dict[str, Any]:
     }
 
 
-# --- storage ---------------------------------------------------------------------------------------
-def filesystem_type(path: str) -> str:
-    """The mount type of the filesystem holding `path` (from /proc/mounts; '' when unknown)."""
-    target = Path(path)
-    while not target.exists() and target != target.parent:
-        target = target.parent
-    target = target.resolve()
-    best, kind = "", ""
-    try:
-        with open("/proc/mounts", encoding="utf-8") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3:
-                    mnt = parts[1].replace("\\040", " ")
-                    if (str(target) == mnt or str(target).startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
-                        best, kind = mnt, parts[2]
-    except OSError:
-        return ""
-    return kind
-
-
-def check_storage_for_cluster(storage: str, alive_nodes: int, asserted_shared: bool) -> None:
-    """Ray (>= 2.7) needs storage that every node can write: refuse a head-local path on a multi-node cluster."""
-    if alive_nodes <= 1 or "://" in storage or asserted_shared:
-        return
-    fstype = filesystem_type(storage)
-    if fstype in NETWORK_FILESYSTEMS or fstype.startswith("fuse."):
-        return
-    raise ConfigError(
-        f"--storage {storage} is a local path ({fstype or 'unknown'} filesystem) but the cluster has {alive_nodes} "
-        "nodes: trials on worker nodes could not save their checkpoints there. Use --storage s3://BUCKET/PREFIX, "
-        "gs://…, or an NFS path mounted on every node (pass --storage-is-shared if it is shared but not detected)."
-    )
-
-
 # --- run -------------------------------------------------------------------------------------------
 def pretokenize(p: Plan) -> dict[str, dict[str, dict[str, float]]]:
     """Fill the token cache for every backbone variant on the driver, so trials only load arrays; return the
@@ -257,15 +224,18 @@ def make_trainable(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=None,
-        baselines: dict[str, Any] | None = None):
+        baselines: dict[str, Any] | None = None, record: dict[str, Any] | None = None):
     import ray
     from ray import tune
 
     from tune.closing import print_closing
+    from tune.interrupt import expected_trials
     from tune.live_view import LiveView, ray_output
     from tune.ray_space import make_scheduler, make_search_alg, param_space
     from tune.results import write_experiment_files
 
+    record = record or {"resume_command": "python tune/search.py … --resume"}
+    per_trial_mb = storage.estimate_trial_mb(p)
     started = time.perf_counter()
     ray_kwargs, ray_verbose = ray_output(args.verbose)
     owns_ray = not ray.is_initialized()
@@ -281,9 +251,11 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
         space = p.space
         trainable = trainable or make_trainable(args)
         exp = p.experiment
-        callbacks = [] if args.verbose != 1 else [LiveView(
-            num_samples=p.num_samples, max_epochs=p.max_epochs, searched=[k for k in space.search if k not in p.pins],
-            max_failures=args.max_failures)]
+        callbacks = [faults.disk_watch(p, per_trial_mb)]  # a full disk stops the search whole
+        if args.verbose == 1:
+            callbacks.append(LiveView(num_samples=p.num_samples, max_epochs=p.max_epochs,
+                                      searched=[k for k in space.search if k not in p.pins],
+                                      max_failures=args.max_failures))
         if args.wandb:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
@@ -304,7 +276,7 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
             if not tune.Tuner.can_restore(exp):
                 raise ConfigError(f"--resume: no experiment to resume at {exp} (check --storage and --name)")
             print(f"[sts-tune] resuming {exp}", flush=True)
-            tuner = tune.Tuner.restore(exp, trainable=trainable, resume_unfinished=True, resume_errored=True)
+            tuner = faults.restore(tune, exp, trainable, record)
         else:
             search_alg = args.search_alg
             tuner = tune.Tuner(
@@ -327,14 +299,18 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
                 run_config=run_config,
             )
         _write_data_json(exp, data_info)
-        results = tuner.fit()
+        faults.record_invocation(exp, record, args.resume)
+        results = faults.fit(tuner, p, per_trial_mb, record)
         board, summary = write_experiment_files(
-            exp, results, space=space.name, wall_seconds=time.perf_counter() - started,
-            max_epochs=p.max_epochs,
+            exp, results, space=space.name, wall_seconds=faults.wall_seconds(exp, time.perf_counter() - started,
+                                                                             args.resume),
+            max_epochs=p.max_epochs, expected_trials=expected_trials(space, args.search_alg, p.num_samples, p.pins),
             extra={"search_alg": args.search_alg, "scheduler": args.scheduler, "num_samples": p.num_samples,
                    "baselines": baselines or {}},
         )
-        print_closing(exp, board, summary, baselines or {})
+        faults.check_results(results, p, per_trial_mb, record)
+        print_closing(exp, board, summary, baselines or {}, next_steps=summary.get("state") != "interrupted")
+        faults.print_interrupted(summary, record)
         return results, board, summary
     finally:
         if owns_ray:
@@ -350,6 +326,7 @@ def _write_data_json(exp: str, info: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.list_spaces:
         for name in list_spaces():
@@ -359,11 +336,17 @@ def main(argv: list[str] | None = None) -> int:
             except SpaceError as e:
                 print(f"{name:20s} INVALID: {e}")
         return 0
+    signals, p, record = Signals().install(), None, None
     try:
+        if args.resume and args.name:  # settings not given now are the first run's (tune/invocation.py)
+            args = faults.inherit(args, argv, build_parser)
         check_resources(args)
         p = plan(args)
         check_trial_fits(args)
         check_storage(p, args.resume)  # writable, with room, and a new experiment unless resumed
+        record = faults.check_invocation(p, args, argv)  # a resume repeats the first run's settings
+        if faults.already_finished(p, args):
+            return 0
         data_info = validate_data(p)
         print_plan(p, args)
         say(f"data        train {data_info['train_rows']} rows ({data_info['train_path']}), dev "
@@ -375,12 +358,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print("dry run: nothing started")
             return 0
-        baselines = pretokenize(p)
-        run(args, p, data_info, baselines=baselines)
+        with held(p.experiment):  # one driver per experiment (tune/lock.py)
+            if line := storage.warn_if_short(p, p.num_samples, storage.estimate_trial_mb(p)):
+                print(f"warning: {line}", file=sys.stderr)
+            baselines = pretokenize(p)
+            summary = run(args, p, data_info, baselines=baselines, record=record)[2]
+        return faults.exit_code(summary, signals)
     except (ConfigError, DataError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        return faults.interrupted_early(p, record, signals)
+    except OSError as e:  # a full disk while writing the experiment's own files: one line, resumable
+        return faults.no_space_exit(e, p, record)
+    finally:
+        signals.uninstall()
+        if p is not None:
+            storage.release_reserve(p.experiment)
 
 
 if __name__ == "__main__":

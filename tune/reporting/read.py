@@ -162,6 +162,9 @@ def read_experiment(root: Path, ensemble_path: Path | None = None) -> Experiment
         summary = _read_json(root / SUMMARY)
         if not isinstance(summary, dict):
             raise ValueError(f"{root / SUMMARY}: expected a JSON object, got {type(summary).__name__}")
+        if summary.get("state") == "interrupted":
+            notes.append(f"{summary.get('state_line', 'interrupted')}: an interrupted search; INTERRUPTED and "
+                         "PENDING trials are unfinished (resume it with tune/search.py … --resume).")
     else:
         notes.append(f"no {SUMMARY}: the summary is derived from {LEADERBOARD} (wall time unknown).")
     history, source = read_history(root, notes)

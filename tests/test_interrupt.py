@@ -1,0 +1,102 @@
+"""Interruption is a state (tune/interrupt.py): Ctrl-C mid-search exits 130 with an experiment that says it was
+interrupted, and `--resume` finishes it without re-running a finished trial. SIGTERM takes the same path."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from searchkit import write_micro_space
+
+from trainables.paths import PROJECT_ROOT
+from tune import search
+from tune.interrupt import INTERRUPTED, PENDING, Signals, trial_status
+
+
+def test_sigterm_takes_the_graceful_sigint_path_and_exits_143():
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda sig, frame: seen.append(sig))  # stands in for Ray's handler
+    signals = Signals().install()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)
+    finally:
+        signals.uninstall()
+        signal.signal(signal.SIGINT, previous)
+    assert seen == [signal.SIGINT] and signals.exit_code() == 143
+
+
+def test_sigterm_outside_a_fit_is_a_keyboard_interrupt():
+    signals = Signals().install()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    finally:
+        signals.uninstall()
+    assert signals.exit_code() == 143
+
+
+def test_only_a_trial_ray_finished_may_claim_terminated():
+    # Ray's clean-up marks a running trial TERMINATED in the grid; its saved state says PENDING (to resume)
+    assert trial_status("TERMINATED", "PENDING", errored=False, reported=True) == INTERRUPTED
+    assert trial_status("TERMINATED", "PENDING", errored=False, reported=False) == PENDING
+    assert trial_status("TERMINATED", "TERMINATED", errored=False, reported=True) == "TERMINATED"
+    assert trial_status("PENDING", "PENDING", errored=True, reported=True) == INTERRUPTED  # retrying: resumable
+    assert trial_status("ERROR", None, errored=True, reported=True) == "ERROR"
+
+
+def _finished(exp: Path, epochs: float) -> dict[str, int]:
+    out = {}
+    for result in exp.glob("*/result.json"):
+        lines = [json.loads(x) for x in result.read_text().splitlines() if x.strip()]
+        if lines and lines[-1].get("epoch") == epochs:
+            out[result.parent.name] = len(lines)
+    return out
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
+    space = write_micro_space(tmp_path / "int.yaml", micro_backbone, small_data, test=False, batches=6)
+    store, exp = tmp_path / "store", tmp_path / "store" / "i"
+    argv = ["--space", str(space), "--storage", str(store), "--name", "i", "--search-alg", "random",
+            "--scheduler", "fifo", "--num-samples", "5", "--max-epochs", "2", "--num-cpus", "2", "--verbose", "0"]
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tune" / "search.py"), *argv], stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        deadline, finished = time.time() + 240, {}
+        while time.time() < deadline and proc.poll() is None and not finished:
+            finished = _finished(exp, 2.0)
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+        t0 = time.time()
+        rc = proc.wait(timeout=120)
+    stopped_in = time.time() - t0
+    out = (tmp_path / "first.log").read_text()
+    assert finished and rc == 130, out[-3000:]
+    lb = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str})
+    summary = json.loads((exp / "summary.json").read_text())
+    done = set(lb.loc[lb["status"] == "TERMINATED", "trial_id"])
+    assert done <= set(_finished(exp, 2.0)), "a trial that did not finish claims TERMINATED"
+    assert set(lb["status"]) <= {"TERMINATED", INTERRUPTED, PENDING} and len(done) < 5
+    assert summary["state"] == "interrupted"
+    assert summary["state_line"] == f"interrupted: {len(done)} of 5 trials finished"
+    # a trial that never ran shows only what it was given: the pinned batch limit, never an invented 0
+    assert (lb.loc[lb["status"] == PENDING, "config/limit_train_batches"].fillna(6) == 6).all()
+    assert "resume with: python tune/search.py" in out and stopped_in < 60
+
+    # a bare resume (settings from invocation.json) finishes the experiment; no finished trial runs again
+    assert search.main(["--storage", str(store), "--name", "i", "--resume", "--num-cpus", "2", "--verbose", "0"]) == 0
+    lb = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str})
+    h = pd.read_csv(exp / "history.csv", dtype={"trial_id": str})
+    assert len(lb) == 5 and (lb["status"] == "TERMINATED").all() and (lb["epochs_run"] == 2).all()
+    for trial_id, reports in finished.items():
+        assert (h["trial_id"] == trial_id).sum() == reports == 2
+    assert json.loads((exp / "summary.json").read_text())["state"] == "finished"
