@@ -57,14 +57,26 @@ def write_experiment_files(
                         extra=extra, expected_trials=expected_trials)
 
 
-def format_top(board: pd.DataFrame, n: int = 10) -> str:
+def format_top(board: pd.DataFrame, n: int = 10, max_width: int | None = None) -> str:
+    """The top rows with the knobs that vary; knob columns that would make a line wider than `max_width` are
+    left out (leaderboard.csv has them all)."""
     if not len(board):
         return "(no trials)"
     knob_cols = [c for c in board.columns if c.startswith("config/")]
     varying = [c for c in knob_cols if board[c].astype(str).nunique() > 1]
-    cols = ["rank", "trial_id", "val_pearson", "test_pearson", "best_epoch", "epochs_run", "status", *varying]
+    base = ["rank", "trial_id", "val_pearson", "test_pearson", "best_epoch", "epochs_run", "status"]
     if board["test_pearson"].isna().all():
-        cols.remove("test_pearson")
-    view = board[cols].head(n).copy()
-    view.columns = [c.removeprefix("config/") for c in cols]
-    return view.to_string(index=False, float_format=lambda x: f"{x:.4g}")
+        base.remove("test_pearson")
+
+    def render(cols: list[str]) -> str:
+        view = board[cols].head(n).copy()
+        view.columns = [c.removeprefix("config/") for c in cols]
+        return view.to_string(index=False, float_format=lambda x: f"{x:.4g}")
+
+    if not max_width:
+        return render(base + varying)
+    shown: list[str] = []
+    for col in varying:  # in the leaderboard's order, each knob that still fits
+        if max(map(len, render(base + shown + [col]).splitlines())) <= max_width:
+            shown.append(col)
+    return render(base + shown)
