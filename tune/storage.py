@@ -141,5 +141,9 @@ def reserve(exp_dir: str) -> None:
 
 
 def release_reserve(exp_dir: str) -> None:
-    if "://" not in exp_dir:
+    if "://" in exp_dir:
+        return
+    try:
         (Path(exp_dir) / RESERVE_FILE).unlink(missing_ok=True)
+    except OSError:  # not a folder (a bad --storage, already reported)
+        pass
