@@ -62,8 +62,9 @@ def _finished(exp: Path, epochs: float) -> dict[str, int]:
     return out
 
 
-@pytest.mark.slow
-def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
+def _interrupted_search(tmp_path, micro_backbone, small_data, stop) -> tuple[Path, Path, dict[str, int], int, str]:
+    """Start a search in its own session, wait until a trial has finished, stop it; (store, exp, finished, rc, log
+    with the seconds from the signal to the exit appended)."""
     space = write_micro_space(tmp_path / "int.yaml", micro_backbone, small_data, test=False, batches=6)
     store, exp = tmp_path / "store", tmp_path / "store" / "i"
     argv = ["--space", str(space), "--storage", str(store), "--name", "i", "--search-alg", "random",
@@ -75,11 +76,26 @@ def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
         while time.time() < deadline and proc.poll() is None and not finished:
             finished = _finished(exp, 2.0)
             time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
         t0 = time.time()
+        stop(proc.pid)
         rc = proc.wait(timeout=120)
-    stopped_in = time.time() - t0
-    out = (tmp_path / "first.log").read_text()
+    return store, exp, finished, rc, (tmp_path / "first.log").read_text() + f"\nstopped in {time.time() - t0:.0f}s"
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_driver_stops_the_search_gracefully(tmp_path, micro_backbone, small_data):
+    # Ray's core worker installs a SIGTERM handler that aborts the driver: ours must win after ray.init
+    _, exp, finished, rc, out = _interrupted_search(tmp_path, micro_backbone, small_data,
+                                                    lambda pid: os.kill(pid, signal.SIGTERM))
+    assert finished and rc == 143, out[-3000:]
+    assert json.loads((exp / "summary.json").read_text())["state"] == "interrupted"
+    assert "resume with: python tune/search.py" in out
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
+    store, exp, finished, rc, out = _interrupted_search(
+        tmp_path, micro_backbone, small_data, lambda pid: os.killpg(pid, signal.SIGINT))  # Ctrl-C: the group
     assert finished and rc == 130, out[-3000:]
     lb = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str})
     summary = json.loads((exp / "summary.json").read_text())
@@ -90,7 +106,8 @@ def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
     assert summary["state_line"] == f"interrupted: {len(done)} of 5 trials finished"
     # a trial that never ran shows only what it was given: the pinned batch limit, never an invented 0
     assert (lb.loc[lb["status"] == PENDING, "config/limit_train_batches"].fillna(6) == 6).all()
-    assert "resume with: python tune/search.py" in out and stopped_in < 60
+    assert "resume with: python tune/search.py" in out
+    assert int(out.rsplit("stopped in ", 1)[1].rstrip("s")) < 60, "a stop signal should end the search in seconds"
 
     # a bare resume (settings from invocation.json) finishes the experiment; no finished trial runs again
     assert search.main(["--storage", str(store), "--name", "i", "--resume", "--num-cpus", "2", "--verbose", "0"]) == 0

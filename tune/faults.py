@@ -96,6 +96,9 @@ def _check_saved_state(exp: str) -> None:
 
 def fit(tuner, p: Plan, per_trial_mb: float, record: dict[str, Any]):
     """tuner.fit(); a full disk (however Ray wrapped it) ends in the one-line OutputError."""
+    from tune.interrupt import reinstall
+
+    reinstall()  # after ray.init: SIGTERM stops the search gracefully instead of aborting the driver
     try:
         return tuner.fit()
     except Exception as e:

@@ -34,13 +34,16 @@ class Signals:
 
     def install(self) -> Signals:
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            self._previous[sig] = signal.signal(sig, self._forward)
+            previous = signal.signal(sig, self._forward)
+            self._previous.setdefault(sig, previous)
+        _active[:] = [self]
         return self
 
     def uninstall(self) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+        _active.clear()
 
     def _forward(self, sig: int, frame) -> None:
         self.received = sig
@@ -52,6 +55,15 @@ class Signals:
 
     def exit_code(self) -> int:
         return 128 + (self.received or signal.SIGINT)
+
+
+_active: list[Signals] = []
+
+
+def reinstall() -> None:
+    """Take SIGTERM/SIGHUP back after ray.init, whose core worker installs a handler that aborts the driver."""
+    if _active:
+        _active[0].install()
 
 
 def expected_trials(space: SearchSpace, search_alg: str, num_samples: int, pins: dict[str, Any]) -> int:

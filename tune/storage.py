@@ -86,7 +86,7 @@ def estimate_trial_mb(p: Plan) -> float:
         try:
             with torch.device("meta"):
                 model = STSRegressor(cfg, pretrained=False)
-        except (OSError, ValueError, RuntimeError):  # an unreadable config: sized by its files, if any
+        except Exception:  # sizing is advice: a config it cannot build here never stops the search
             continue
         biggest = max(biggest, sum(t.numel() * t.element_size() for t in model.state_dict().values()))
     return CHECKPOINTS_PER_TRIAL * biggest / 2**20 + TRIAL_OVERHEAD_MB
@@ -141,5 +141,9 @@ def reserve(exp_dir: str) -> None:
 
 
 def release_reserve(exp_dir: str) -> None:
-    if "://" not in exp_dir:
+    if "://" in exp_dir:
+        return
+    try:
         (Path(exp_dir) / RESERVE_FILE).unlink(missing_ok=True)
+    except OSError:  # not a folder (a bad --storage, already reported)
+        pass
