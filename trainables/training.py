@@ -37,7 +37,24 @@ CheckpointWriter = Callable[[Path], Path]
 
 class TrainingHooks(Protocol):
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint: CheckpointWriter) -> None:
-        """Called after every validation; `write_checkpoint(dir)` saves weights + predictions there."""
+        """Called after every validation; `write_checkpoint(dir)` saves weights + predictions there.
+
+        Hooks may also define `should_stop() -> bool`, asked after every training batch: True ends the fit
+        there by raising `TrialStopped` (a scheduler stopped the trial; its worker is wanted for the next one)."""
+
+
+class TrialStopped(Exception):
+    """The hooks asked the fit to stop (see TrainingHooks); raised out of `train()`."""
+
+
+class StopWhenAsked(pl.Callback):
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.should_stop():
+            raise TrialStopped("stopped by the hooks")
 
 
 @dataclass
@@ -242,8 +259,11 @@ def train(
     remaining = cfg.max_epochs - start_epoch
     seconds_fit, steps = 0.0, start_step
     if remaining > 0:
+        overrides = dict(trainer_overrides or {})
+        if callable(getattr(hooks, "should_stop", None)):
+            overrides["callbacks"] = [*overrides.get("callbacks", []), StopWhenAsked(hooks.should_stop)]
         trainer = pl.Trainer(**trainer_kwargs(
-            cfg, remaining, recorder, log_dir=log_dir, progress_bar=progress_bar, overrides=trainer_overrides,
+            cfg, remaining, recorder, log_dir=log_dir, progress_bar=progress_bar, overrides=overrides,
             sharded=shard is not None,
         ))
         seconds_fit = fit(trainer, model, loaders)

@@ -19,7 +19,7 @@ from ray import tune
 
 from trainables.config import TrialConfig
 from trainables.metrics import METRIC
-from trainables.training import Resume, train
+from trainables.training import Resume, TrialStopped, train
 
 # what each validation reports to Tune (METRIC first: the schedulers and the search rank by it)
 REPORTED = (METRIC, "val_loss", "train_loss", "epoch", "lr", "global_step")
@@ -53,6 +53,15 @@ class TuneReporter:
             tune.report(report)
         maybe_inject_failure(self.trial_id)
 
+    def should_stop(self) -> bool:
+        """Tune has asked this trial to end (stopped by the scheduler; with reused workers the next trial waits
+        for this one's thread, at most TUNE_FUNCTION_THREAD_TIMEOUT_S): end the fit at the next batch."""
+        from ray.train._internal.session import get_session  # internal, 2.60: the function trial's session
+
+        session = get_session()
+        stop_event = getattr(session, "stop_event", None)
+        return bool(stop_event is not None and stop_event.is_set())
+
 
 def maybe_inject_failure(trial_id: str) -> None:
     """Raise once per trial (after its first report) when STS_TUNE_FAIL_ONCE_DIR is set."""
@@ -84,4 +93,7 @@ def train_sts(config: dict[str, Any]) -> None:
         if resume is not None:
             print(f"[sts-tune] trial {trial_id} resumes from its checkpoint at epoch {resume.epoch} "
                   f"(val_pearson {resume.best_val_pearson:.4f})", flush=True)
-        train(cfg, TuneReporter(trial_id, resume.epoch if resume else 0.0), resume=resume, quiet=True)
+        try:
+            train(cfg, TuneReporter(trial_id, resume.epoch if resume else 0.0), resume=resume, quiet=True)
+        except TrialStopped:
+            return  # Tune has already stopped the trial: nothing more to report
