@@ -158,7 +158,8 @@ def make_loaders(
         train_loader = shard_loader(train_loader, *shard)
 
     def inference(enc) -> DataLoader:
-        return make_loader(enc, None, cfg.eval_batch_size, train=False, seed=cfg.seed, pad_to=pad_to)
+        return make_loader(enc, None, cfg.eval_batch_size, train=False, seed=cfg.seed, pad_to=pad_to,
+                           max_tokens=cfg.eval_batch_tokens)
 
     epoch_batches = train_loader.batch_sampler.batches(start_epoch)
     return Loaders(
