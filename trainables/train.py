@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(output / "result.json", json.dumps(payload, indent=2))
     print(f"val_pearson={result.val_pearson:.4f} (epoch {result.best_epoch}) epochs={result.epochs} "
           f"steps={result.steps} seconds={result.seconds} pad_fraction={result.pad_fraction:.4f} "
-          f"samples/s={result.samples_per_second}")
+          f"train samples/s={result.train_samples_per_second} (steps only) "
+          f"validation={result.validation_seconds}s ({result.validations} passes)")
     print(f"wrote {output / 'result.json'} and {output / 'best'}")
     return 0
 

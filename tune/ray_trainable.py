@@ -41,8 +41,9 @@ class TuneReporter:
 
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
         report: dict[str, Any] = {k: metrics[k] for k in REPORTED}
-        if "test_pearson" in metrics:  # a labelled test set, scored at improvements; never a scheduler input
-            report["test_pearson"] = metrics["test_pearson"]
+        for key in ("test_pearson", "train_samples_per_s", "val_seconds"):  # test: never a scheduler input
+            if key in metrics:
+                report[key] = metrics[key]
         report["restored_epoch"] = self.restored_epoch
         report["node_id"] = ray.get_runtime_context().get_node_id()  # which machine ran it (multi-node)
         if improved:
