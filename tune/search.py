@@ -127,7 +127,7 @@ def print_plan(p: Plan, args: argparse.Namespace) -> None:
     print(f"resources   {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU per trial"
           f"{f' x {args.workers_per_trial} DDP workers' if args.workers_per_trial > 1 else ''}; "
           f"max concurrent {args.max_concurrent or 'as resources allow'}"
-          f"{f' of {args.num_cpus} CPUs' if args.num_cpus else ''}; retries {args.max_failures}; "
+          f"{f' ({args.num_cpus} CPUs)' if args.num_cpus else ''}; retries {args.max_failures}; "
           f"workers {'reused' if reuse_workers(args) else 'fresh per trial'}")
     print(f"experiment  {p.experiment}{'  (resume)' if args.resume else ''}")
     print(f"cluster     {args.address or 'fresh local Ray instance'}")
