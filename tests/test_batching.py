@@ -52,3 +52,41 @@ def test_collator_pads_dynamically_or_to_max_length():
     assert "token_type_ids" not in b
     fixed = PairCollator(enc, labels, pad_to=16)([1])
     assert fixed["input_ids"].shape == (1, 16)
+
+
+def test_token_budget_batches_cover_every_row_once_within_the_budget():
+    lens = lengths(500)
+    s = LengthBucketBatchSampler(lens, 256, seed=0, shuffle=False, max_tokens=1024)
+    batches = s.batches(0)
+    assert sorted(i for b in batches for i in b) == list(range(len(lens)))
+    assert len(s) == len(batches)
+    for b in batches:
+        assert len(b) <= 256
+        assert len(b) == 1 or len(b) * int(lens[b].max()) <= 1024
+    # short pairs share bigger batches than long ones, and the budget wastes less than 256-row batches
+    assert len(batches[0]) > len(batches[-1])
+    rows_only = LengthBucketBatchSampler(lens, 256, seed=0, shuffle=False).batches(0)
+    assert pad_fraction(lens, batches) < pad_fraction(lens, rows_only)
+    # two sequences per row (bi-encoders) and a fixed width (pad-to-max_length) count in the budget
+    pairs = LengthBucketBatchSampler(lens, 256, seed=0, shuffle=False, max_tokens=1024, seqs_per_row=2).batches(0)
+    assert all(len(b) == 1 or 2 * len(b) * int(lens[b].max()) <= 1024 for b in pairs)
+    fixed = LengthBucketBatchSampler(lens, 256, seed=0, shuffle=False, max_tokens=1024, pad_to=128).batches(0)
+    assert {len(b) for b in fixed[:-1]} == {8}
+
+
+def test_predictions_by_token_budget_equal_those_by_row_count(micro_config, small_data):
+    import torch
+
+    from trainables.batching import make_loader
+    from trainables.model import STSRegressor
+    from trainables.pipeline import prepare_data
+
+    for separate in (False, True):
+        cfg = micro_config(test_path=str(small_data["test"]), head="bi_cosine" if separate else "mean")
+        data = prepare_data(cfg)
+        torch.manual_seed(0)
+        model = STSRegressor(cfg)
+        rows = make_loader(data.dev_enc, None, 96, train=False, seed=0)
+        budget = make_loader(data.dev_enc, None, 96, train=False, seed=0, max_tokens=300)
+        assert len(budget) > len(rows)
+        np.testing.assert_allclose(model.predict_loader(budget), model.predict_loader(rows), rtol=1e-5, atol=1e-5)

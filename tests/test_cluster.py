@@ -164,7 +164,7 @@ def test_killed_driver_resumes_against_the_same_cluster(make_cluster, tmp_path, 
     cmd = [sys.executable, str(PROJECT_ROOT / "tune" / "search.py"), "--space", str(space), "--storage", str(store),
            "--name", "k", "--address", cluster.address, "--storage-is-shared", "--search-alg", "random",
            "--scheduler", "fifo", "--num-samples", "4", "--max-epochs", "2", "--cpus-per-trial", "1",
-           "--verbose", "0"]
+           "--verbose", "0", "--reuse-workers", "off"]  # warm workers finish the rest before the kill
     with open(tmp_path / "first.log", "w") as log:
         driver = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         finished: dict[str, int] = {}

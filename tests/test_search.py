@@ -166,7 +166,7 @@ def test_killed_driver_then_resume_finishes_without_rerunning_finished_trials(tm
     store = tmp_path / "store"
     cmd = [sys.executable, str(PROJECT_ROOT / "tune" / "search.py"), "--space", str(space), "--storage", str(store),
            "--name", "k", "--search-alg", "random", "--scheduler", "fifo", "--num-samples", "4", "--max-epochs", "2",
-           "--num-cpus", "2", "--verbose", "0"]
+           "--num-cpus", "2", "--verbose", "0", "--reuse-workers", "off"]  # warm workers: all done before the kill
     env = {**os.environ}
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

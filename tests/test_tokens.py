@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,24 @@ def test_subset_and_concat_keep_rows(micro_backbone, small_data, tmp_path):
 @pytest.mark.parametrize("name", ["klue/roberta-large"])
 def test_hub_names_are_fingerprinted_by_name(name):
     assert tokens.tokenizer_fingerprint(name) == f"hub:{name}"
+
+
+def test_token_arrays_stay_warm_read_only_and_follow_a_rewritten_file(micro_config, tmp_path):
+    cfg = micro_config(cache_dir=str(tmp_path / "cache"))
+    tokens.clear_warm()
+    first = prepare_data(cfg)  # tokenizes and writes the cache
+    warm = prepare_data(cfg)  # loads it once, then keeps it
+    again = prepare_data(cfg)
+    assert again.dev_enc.flat_ids is warm.dev_enc.flat_ids  # the same arrays: no second load
+    assert again.dev_enc is not warm.dev_enc  # but each caller has its own EncodedSplit
+    with pytest.raises(ValueError):
+        again.dev_enc.flat_ids[0] = 1  # one trial cannot change what the next one gets
+    np.testing.assert_array_equal(first.dev_enc.flat_ids, again.dev_enc.flat_ids)
+    # a rewritten cache file (same key) is read again
+    path = next((tmp_path / "cache" / "tokens").glob("*.npz"))
+    enc = tokens.TokenCache._load(path)
+    enc.pad_token_id = 99
+    tokens.TokenCache._save(path, enc)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    reloaded = prepare_data(cfg)
+    assert 99 in (reloaded.train_enc.pad_token_id, reloaded.dev_enc.pad_token_id)

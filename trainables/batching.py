@@ -24,10 +24,16 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
 
     def __init__(
         self, lengths: np.ndarray, batch_size: int, *, seed: int, shuffle: bool = True, bucket: bool = True,
-        start_epoch: int = 0, limit_batches: int = 0,
+        start_epoch: int = 0, limit_batches: int = 0, max_tokens: int = 0, seqs_per_row: int = 1,
+        pad_to: int | None = None,
     ) -> None:
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
+        # inference only (shuffle=False): cap each batch's padded token slots (rows x width x sequences per
+        # row) at max_tokens as well as its rows at batch_size; 0 = rows only
+        self.max_tokens = max_tokens
+        self.seqs_per_row = seqs_per_row
+        self.pad_to = pad_to
         self.seed = seed
         self.shuffle = shuffle
         self.bucket = bucket
@@ -38,7 +44,11 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         n = len(self.lengths)
         if not self.shuffle:
             order = np.argsort(self.lengths, kind="stable") if self.bucket else np.arange(n)
-            out = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+            if self.max_tokens:
+                out = token_budget_batches(self.lengths, order, self.batch_size, self.max_tokens,
+                                           self.seqs_per_row, self.pad_to)
+            else:
+                out = [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
         else:
             rng = np.random.default_rng([self.seed, epoch])
             order = rng.permutation(n)
@@ -62,8 +72,33 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         return iter(batches)
 
     def __len__(self) -> int:
+        if self.max_tokens and not self.shuffle:
+            return len(self.batches(self.epoch))
         full = -(-len(self.lengths) // self.batch_size)
         return min(full, self.limit_batches) if self.limit_batches else full
+
+
+def token_budget_batches(
+    widths: np.ndarray, order: np.ndarray, max_rows: int, max_tokens: int, seqs_per_row: int = 1,
+    pad_to: int | None = None,
+) -> list[list[int]]:
+    """Consecutive rows of `order` (length-sorted for inference) grouped so that each batch, padded to its widest
+    row (or `pad_to`), holds at most `max_tokens` token slots and `max_rows` rows; a row wider than the budget
+    goes alone. Short pairs then share big batches and long pairs small ones, instead of one row count for all."""
+    out: list[list[int]] = []
+    batch: list[int] = []
+    width = 0
+    for i in order.tolist():
+        w = pad_to or int(widths[i])
+        new_width = max(width, w)
+        if batch and (len(batch) >= max_rows or (len(batch) + 1) * new_width * seqs_per_row > max_tokens):
+            out.append(batch)
+            batch, new_width = [], w
+        batch.append(i)
+        width = new_width
+    if batch:
+        out.append(batch)
+    return out
 
 
 def pad_fraction(lengths: np.ndarray, batches: list[list[int]], pad_to: int | None = None) -> float:
@@ -123,10 +158,13 @@ class PairCollator:
 def make_loader(
     enc: EncodedSplit, labels: np.ndarray | None, batch_size: int, *, train: bool, seed: int,
     bucket: bool = True, pad_to: int | None = None, start_epoch: int = 0, limit_batches: int = 0,
+    max_tokens: int = 0,
 ) -> DataLoader:
+    """`max_tokens` (inference only) also caps each batch's padded token slots; see token_budget_batches."""
     sampler = LengthBucketBatchSampler(
         enc.widths, batch_size, seed=seed, shuffle=train, bucket=bucket,
-        start_epoch=start_epoch, limit_batches=limit_batches,
+        start_epoch=start_epoch, limit_batches=limit_batches, max_tokens=0 if train else max_tokens,
+        seqs_per_row=1 if enc.second is None else 2, pad_to=pad_to,
     )
     return DataLoader(
         range(len(enc)), batch_sampler=sampler, collate_fn=PairCollator(enc, labels, pad_to), num_workers=0

@@ -63,7 +63,9 @@ class TrialConfig:
     # --- optimisation -----------------------------------------------------------------------------
     lr: float = _h("peak learning rate", default=2e-5)
     batch_size: int = _h("pairs per optimizer micro-batch", default=32)
-    eval_batch_size: int = _h("pairs per inference batch", default=128)
+    eval_batch_size: int = _h("pairs per inference batch at most", default=128)
+    eval_batch_tokens: int = _h("padded token slots per inference batch at most (length-sorted pairs: short ones "
+                                "share big batches); 0 = eval_batch_size pairs each", default=2048)
     max_epochs: int = _h("epochs to train", default=3)
     optimizer: str = _h("optimizer (trainables/optim.py)", default="adamw")
     weight_decay: float = _h("decoupled (adamw) or L2 weight decay; never on bias/LayerNorm", default=0.01)
@@ -116,7 +118,7 @@ class TrialConfig:
             raise ConfigError(f"warmup_ratio={self.warmup_ratio}: must be in [0, 1)")
         for name in ("weight_decay", "grad_clip", "rdrop_alpha", "smart_weight", "smart_eps",
                      "smart_step_size", "smart_noise", "momentum", "augmentation_rate",
-                     "limit_train_batches", "num_threads"):
+                     "limit_train_batches", "num_threads", "eval_batch_tokens"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)}: must be >= 0")
         if not 0.0 < self.step_gamma <= 1.0:

@@ -27,7 +27,9 @@ class Predictor:
             self.tokenizer, table, cfg.max_length, prefix=cfg.text_prefix, separate=cfg.separate_sentences
         )
         pad_to = self.config.max_length if self.config.padding == "max_length" else None
-        loader = make_loader(enc, None, batch_size or self.config.eval_batch_size, train=False, seed=0, pad_to=pad_to)
+        # an explicit batch_size is a row count; else the trial's own inference batching (rows and token budget)
+        loader = make_loader(enc, None, batch_size or cfg.eval_batch_size, train=False, seed=0, pad_to=pad_to,
+                             max_tokens=0 if batch_size else cfg.eval_batch_tokens)
         return self.model.predict_loader(loader)
 
 

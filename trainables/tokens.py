@@ -6,10 +6,13 @@ start without re-tokenizing. Arrays are ragged (flat ids + offsets) so nothing i
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import os
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,11 @@ from trainables.fileio import publishable
 from trainables.paths import cache_root
 
 CACHE_VERSION = 1
+# Token arrays kept in this process after their first load (a reused Ray trial worker, or a driver that prepares
+# data and then trains): keyed by the cache file and its (mtime, size), so a rewritten file is read again.
+# The arrays are made read-only, so one trial cannot change what the next one gets.
+WARM_ENTRIES = 12
+_warm: OrderedDict[tuple[str, int, int], EncodedSplit] = OrderedDict()
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -141,7 +149,9 @@ def cache_key(
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
+@functools.lru_cache(maxsize=4)
 def load_tokenizer(name_or_path: str):
+    """A tokenizer, loaded once per process (kept warm in a reused trial worker)."""
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(name_or_path)
@@ -208,18 +218,31 @@ class TokenCache:
         path = self.path(key)
         if path.is_file():
             self.hits += 1
-            return self._load(path)
+            return self._load_warm(path)
         self.dir.mkdir(parents=True, exist_ok=True)
         # several trials (or nodes on shared storage) may start at once: one tokenizes, the rest wait
         with FileLock(str(path) + ".lock"):
             if path.is_file():
                 self.hits += 1
-                return self._load(path)
+                return self._load_warm(path)
             self.misses += 1
             tok = tokenizer if tokenizer is not None else load_tokenizer(tokenizer_name)
             split = encode_table(tok, table, max_length, prefix=prefix, separate=separate)
             self._save(path, split)
             return split
+
+    @classmethod
+    def _load_warm(cls, path: Path) -> EncodedSplit:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+        split = _warm.get(key)
+        if split is None:
+            split = _read_only(cls._load(path))
+            _warm[key] = split
+            while len(_warm) > WARM_ENTRIES:
+                _warm.popitem(last=False)
+        _warm.move_to_end(key)
+        return _shallow_copy(split)
 
     @staticmethod
     def _load(path: Path) -> EncodedSplit:
@@ -254,3 +277,24 @@ class TokenCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _read_only(split: EncodedSplit) -> EncodedSplit:
+    for part in (split, split.second):
+        if part is None:
+            continue
+        for arr in (part.flat_ids, part.flat_types, part.offsets, part.sep_index):
+            if arr is not None:
+                arr.setflags(write=False)
+    return split
+
+
+def _shallow_copy(split: EncodedSplit) -> EncodedSplit:
+    """A new EncodedSplit over the same (read-only) arrays: attribute changes stay with the caller."""
+    second = dataclasses.replace(split.second) if split.second is not None else None
+    return dataclasses.replace(split, second=second)
+
+
+def clear_warm() -> None:
+    """Forget the token arrays kept in this process (tests, benches)."""
+    _warm.clear()

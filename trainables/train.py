@@ -82,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     write_one_trial_experiment(output, result, data, space=space.name)
     print(f"val_pearson={result.val_pearson:.4f} (epoch {result.best_epoch}) epochs={result.epochs} "
           f"steps={result.steps} seconds={result.seconds} pad_fraction={result.pad_fraction:.4f} "
-          f"samples/s={result.samples_per_second}")
+          f"train samples/s={result.train_samples_per_second} (steps only) "
+          f"validation={result.validation_seconds}s ({result.validations} passes)")
     print(f"wrote {output / 'result.json'}, {output / 'best'} and the experiment files (leaderboard.csv, "
           f"summary.json{', submission.csv' if data.test is not None else ''})")
-    print(f"next: python ensemble/select.py --experiment {output} --output {output / 'ensemble'}\n"
-          f"      python tune/report.py --experiment {output} --output {output / 'report.html'}")
+    print(f"next: python ensemble/select.py --experiment {output}\n"
+          f"      python tune/report.py --experiment {output}")
     return 0
 
 

@@ -29,6 +29,7 @@ from trainables.data import has_labels
 from trainables.metrics import METRIC, is_better, pearson
 from trainables.model import STSRegressor
 from trainables.pipeline import PreparedData, prepare_data
+from trainables.timing import FitTimer
 
 log = logging.getLogger("sts_tune")
 
@@ -37,7 +38,24 @@ CheckpointWriter = Callable[[Path], Path]
 
 class TrainingHooks(Protocol):
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint: CheckpointWriter) -> None:
-        """Called after every validation; `write_checkpoint(dir)` saves weights + predictions there."""
+        """Called after every validation; `write_checkpoint(dir)` saves weights + predictions there.
+
+        Hooks may also define `should_stop() -> bool`, asked after every training batch: True ends the fit
+        there by raising `TrialStopped` (a scheduler stopped the trial; its worker is wanted for the next one)."""
+
+
+class TrialStopped(Exception):
+    """The hooks asked the fit to stop (see TrainingHooks); raised out of `train()`."""
+
+
+class StopWhenAsked(pl.Callback):
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self.should_stop():
+            raise TrialStopped("stopped by the hooks")
 
 
 @dataclass
@@ -63,7 +81,10 @@ class TrainingResult:
     steps: int
     seconds: float
     pad_fraction: float
-    samples_per_second: float
+    train_samples_per_second: float  # samples over the seconds of training steps only (no validation, warm-up…)
+    validation_seconds: float  # all validation passes of the fit
+    validations: int
+    fit_seconds: float  # the whole trainer.fit: steps, validations, test predictions, checkpoints, reports
     train_rows: int
     dev_rows: int
     history: list[dict[str, float]]
@@ -141,7 +162,8 @@ def make_loaders(
         train_loader = shard_loader(train_loader, *shard)
 
     def inference(enc) -> DataLoader:
-        return make_loader(enc, None, cfg.eval_batch_size, train=False, seed=cfg.seed, pad_to=pad_to)
+        return make_loader(enc, None, cfg.eval_batch_size, train=False, seed=cfg.seed, pad_to=pad_to,
+                           max_tokens=cfg.eval_batch_tokens)
 
     epoch_batches = train_loader.batch_sampler.batches(start_epoch)
     return Loaders(
@@ -155,9 +177,10 @@ def make_loaders(
 
 def trainer_kwargs(
     cfg: TrialConfig, epochs: int, recorder: ValidationRecorder, *, log_dir: str | Path | None, progress_bar: bool,
-    overrides: dict[str, Any] | None, sharded: bool,
+    overrides: dict[str, Any] | None, sharded: bool, timer: FitTimer | None = None,
 ) -> dict[str, Any]:
-    """The `pl.Trainer` arguments of a trial; `overrides` replace keys, except `callbacks`, which are appended."""
+    """The `pl.Trainer` arguments of a trial; `overrides` replace keys, except `callbacks`, which are appended.
+    A `timer` goes before the recorder, so each validation's metrics carry its figures."""
     loggers: Any = False
     if log_dir is not None:
         from pytorch_lightning.loggers import CSVLogger
@@ -176,7 +199,7 @@ def trainer_kwargs(
         enable_model_summary=False,
         enable_progress_bar=progress_bar,
         logger=loggers,
-        callbacks=[recorder],
+        callbacks=[timer, recorder] if timer is not None else [recorder],
         deterministic=False,
     )
     if sharded:
@@ -240,18 +263,20 @@ def train(
     recorder = ValidationRecorder(cfg, data, hooks, loaders.test, resume)
 
     remaining = cfg.max_epochs - start_epoch
-    seconds_fit, steps = 0.0, start_step
+    seconds_fit, steps, timer = 0.0, start_step, FitTimer()
     if remaining > 0:
+        overrides = dict(trainer_overrides or {})
+        if callable(getattr(hooks, "should_stop", None)):
+            overrides["callbacks"] = [*overrides.get("callbacks", []), StopWhenAsked(hooks.should_stop)]
         trainer = pl.Trainer(**trainer_kwargs(
-            cfg, remaining, recorder, log_dir=log_dir, progress_bar=progress_bar, overrides=trainer_overrides,
-            sharded=shard is not None,
+            cfg, remaining, recorder, log_dir=log_dir, progress_bar=progress_bar, overrides=overrides,
+            sharded=shard is not None, timer=timer,
         ))
         seconds_fit = fit(trainer, model, loaders)
         steps = start_step + trainer.global_step
     torch.set_grad_enabled(True)
 
     history = recorder.history
-    samples = sum(len(b) for b in loaders.epoch_batches) * max(remaining, 0)
     pad_to = cfg.max_length if cfg.padding == "max_length" else None
     return TrainingResult(
         val_pearson=float(recorder.best_score) if recorder.best_score is not None else float("nan"),
@@ -261,7 +286,10 @@ def train(
         steps=int(steps),
         seconds=round(time.perf_counter() - started, 2),
         pad_fraction=round(pad_fraction(data.train_enc.part_lengths, loaders.epoch_batches, pad_to), 5),
-        samples_per_second=round(samples / seconds_fit, 2) if seconds_fit else 0.0,
+        train_samples_per_second=round(timer.train_samples_per_second, 2),
+        validation_seconds=round(timer.validation_seconds, 3),
+        validations=timer.validations,
+        fit_seconds=round(seconds_fit, 2),
         train_rows=len(data.train),
         dev_rows=len(data.dev),
         history=history,

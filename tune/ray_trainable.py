@@ -19,7 +19,7 @@ from ray import tune
 
 from trainables.config import TrialConfig
 from trainables.metrics import METRIC
-from trainables.training import Resume, train
+from trainables.training import Resume, TrialStopped, train
 
 # what each validation reports to Tune (METRIC first: the schedulers and the search rank by it)
 REPORTED = (METRIC, "val_loss", "train_loss", "epoch", "lr", "global_step")
@@ -41,8 +41,9 @@ class TuneReporter:
 
     def on_validation(self, metrics: dict[str, float], improved: bool, write_checkpoint) -> None:
         report: dict[str, Any] = {k: metrics[k] for k in REPORTED}
-        if "test_pearson" in metrics:  # a labelled test set, scored at improvements; never a scheduler input
-            report["test_pearson"] = metrics["test_pearson"]
+        for key in ("test_pearson", "train_samples_per_s", "val_seconds"):  # test: never a scheduler input
+            if key in metrics:
+                report[key] = metrics[key]
         report["restored_epoch"] = self.restored_epoch
         report["node_id"] = ray.get_runtime_context().get_node_id()  # which machine ran it (multi-node)
         if improved:
@@ -52,6 +53,15 @@ class TuneReporter:
         else:
             tune.report(report)
         maybe_inject_failure(self.trial_id)
+
+    def should_stop(self) -> bool:
+        """Tune has asked this trial to end (stopped by the scheduler; with reused workers the next trial waits
+        for this one's thread, at most TUNE_FUNCTION_THREAD_TIMEOUT_S): end the fit at the next batch."""
+        from ray.train._internal.session import get_session  # internal, 2.60: the function trial's session
+
+        session = get_session()
+        stop_event = getattr(session, "stop_event", None)
+        return bool(stop_event is not None and stop_event.is_set())
 
 
 def maybe_inject_failure(trial_id: str) -> None:
@@ -84,4 +94,7 @@ def train_sts(config: dict[str, Any]) -> None:
         if resume is not None:
             print(f"[sts-tune] trial {trial_id} resumes from its checkpoint at epoch {resume.epoch} "
                   f"(val_pearson {resume.best_val_pearson:.4f})", flush=True)
-        train(cfg, TuneReporter(trial_id, resume.epoch if resume else 0.0), resume=resume, quiet=True)
+        try:
+            train(cfg, TuneReporter(trial_id, resume.epoch if resume else 0.0), resume=resume, quiet=True)
+        except TrialStopped:
+            return  # Tune has already stopped the trial: nothing more to report

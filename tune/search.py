@@ -28,6 +28,7 @@ from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
 from tune import faults, storage
 from tune.interrupt import Signals
 from tune.lock import held
+from tune.machine import add_resource_arguments, fit_machine, reuse_workers
 from tune.preflight import check_backbones, check_resources, check_schedule, check_storage, check_trial_fits
 from tune.storage import check_storage_for_cluster
 from tune.terminal import say
@@ -50,19 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace-period", type=float, default=None,
                    help="epochs before a trial can be stopped; fractions (e.g. 0.25) need val_checks_per_epoch >= 4")
     p.add_argument("--reduction-factor", type=float, default=None, help="ASHA/HyperBand reduction factor")
-    p.add_argument("--cpus-per-trial", type=float, default=None,
-                   help="CPUs (= torch threads) per trial (default: the space's scheduler.cpus_per_trial, else 1)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="fractions allowed, e.g. 0.25")
-    p.add_argument("--workers-per-trial", type=int, default=1,
-                   help="DDP workers per trial (Ray Train inside the Tune trial) for backbones too big for one GPU")
-    p.add_argument("--max-concurrent", type=int, default=0, help="trials at once (0 = as resources allow)")
+    add_resource_arguments(p)  # --cpus-per-trial, --gpus-per-trial, --workers-per-trial, --max-concurrent, …
     p.add_argument("--storage", default="~/sts-tune-results", help="PATH, NFS path, s3://… or gs://…")
     p.add_argument("--storage-is-shared", action="store_true",
                    help="assert that a local --storage path is mounted at the same place on every node")
     p.add_argument("--name", default=None, help="experiment name (default: SPACE-TIMESTAMP)")
     p.add_argument("--resume", action="store_true", help="resume the experiment STORAGE/NAME where it stopped")
     p.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or host:port)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of a fresh local Ray instance")
+    p.add_argument("--num-cpus", type=int, default=None,
+                   help="CPUs of a fresh local Ray instance (default: the CPUs this process may use)")
     p.add_argument("--max-failures", type=int, default=2, help="retries per trial, each from its last checkpoint")
     p.add_argument("--wandb", default=None, metavar="PROJECT", help="log each trial as a W&B run (group = name)")
     p.add_argument("--no-default-first", dest="default_first", action="store_false",
@@ -98,11 +95,6 @@ def plan(args: argparse.Namespace) -> Plan:
     space = load_space(args.space)
     pins = parse_overrides(args.overrides)
     sched = space.scheduler
-    if args.cpus_per_trial is None:
-        # a per-space default: a 12-layer model uses 2 threads well, a toy model runs best as parallel 1-thread trials
-        args.cpus_per_trial = float(sched.get("cpus_per_trial", 1))
-    if args.cpus_per_trial <= 0:
-        raise ConfigError(f"--cpus-per-trial {args.cpus_per_trial:g}: must be > 0")
     given = lambda value, default: default if value is None else value  # noqa: E731 (0 is given, not default)
     max_epochs = given(args.max_epochs, int(pins.get("max_epochs", sched.get("max_epochs", 3))))
     # the space's grace period is a default: it shrinks to fit a shorter --max-epochs; a given one must fit
@@ -111,6 +103,7 @@ def plan(args: argparse.Namespace) -> Plan:
     # a grid is enumerated whole: num_samples repeats it, so one pass unless asked for more
     default_samples = 1 if args.search_alg == "grid" else int(sched.get("num_samples", 10))
     num_samples = given(args.num_samples, default_samples)
+    fit_machine(args, sched, num_samples)  # unset --num-cpus/--cpus-per-trial from the machine (tune/machine.py)
     check_schedule(args.scheduler, args.search_alg, max_epochs=max_epochs, grace_period=grace,
                    reduction_factor=rf, num_samples=num_samples)
     storage = args.storage if "://" in args.storage else str(Path(args.storage).expanduser().resolve())
@@ -137,7 +130,9 @@ def print_plan(p: Plan, args: argparse.Namespace) -> None:
           f"(max_epochs {p.max_epochs}, grace {p.grace_period}, reduction {p.reduction_factor:g})")
     print(f"resources   {args.cpus_per_trial:g} CPU, {args.gpus_per_trial:g} GPU per trial"
           f"{f' x {args.workers_per_trial} DDP workers' if args.workers_per_trial > 1 else ''}; "
-          f"max concurrent {args.max_concurrent or 'as resources allow'}; retries {args.max_failures}")
+          f"max concurrent {args.max_concurrent or 'as resources allow'}"
+          f"{f' ({args.num_cpus} CPUs)' if args.num_cpus else ''}; retries {args.max_failures}; "
+          f"workers {'reused' if reuse_workers(args) else 'fresh per trial'}")
     print(f"experiment  {p.experiment}{'  (resume)' if args.resume else ''}")
     print(f"cluster     {args.address or 'fresh local Ray instance'}")
     print("fixed:")
@@ -294,7 +289,7 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
                     ),
                     num_samples=p.num_samples,
                     trial_dirname_creator=lambda trial: trial.trial_id,
-                    reuse_actors=False,
+                    reuse_actors=reuse_workers(args),
                 ),
                 run_config=run_config,
             )
