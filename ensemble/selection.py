@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from ensemble.buckets import BucketRow, bucket_table, format_tables, table_dicts
-from ensemble.experiment import Library, load_experiment, without_constant_members
+from ensemble.experiment import Library, without_constant_members
 from ensemble.honest import HeldOut, holdout_estimate, method_rng
 from ensemble.methods import METHODS, make_method, pick_full
 from ensemble.metrics import member_pearsons, nan_to_worst
 from ensemble.outputs import csv_text, dumps_json, write_files_atomically
+from ensemble.pool import load_pool
 from trainables.metrics import pearson
 
 LABEL_RANGE = (0.0, 5.0)
@@ -39,7 +40,7 @@ HELD_OUT_NOTE = (
 
 @dataclass(frozen=True)
 class Settings:
-    experiment: Path
+    experiments: tuple[Path, ...]  # one or more experiment directories, pooled (ensemble/pool.py)
     output: Path
     method: str = "all"
     top_k: int = 20
@@ -51,6 +52,8 @@ class Settings:
     require_test: bool = False
 
     def __post_init__(self) -> None:
+        if not self.experiments:
+            raise ValueError("pass at least one --experiment directory")
         if self.method != "all" and self.method not in METHODS:
             raise ValueError(
                 f"--method must be one of {', '.join((*METHODS.names(), 'all'))}, got {self.method!r}"
@@ -71,6 +74,11 @@ class Settings:
             )
 
     @property
+    def experiment(self) -> Path:
+        """The first experiment: the reference of row order, and where the report is written."""
+        return self.experiments[0]
+
+    @property
     def methods(self) -> tuple[str, ...]:
         return METHODS.names() if self.method == "all" else (self.method,)
 
@@ -87,7 +95,7 @@ class Selection:
 def select_full(name: str, library: Library, settings: Settings) -> Selection:
     """Run one method on the full dev set, keeping its selection curve for the report."""
     preds, labels = library.dev_preds, library.labels
-    trial_ids = [m.trial_id for m in library.members]
+    trial_ids = [m.name for m in library.members]
     picked = pick_full(
         name, preds, labels, method_rng(settings.seed, name, 0), trial_ids,
         trials=settings.trials, ensemble_size=settings.ensemble_size,
@@ -136,7 +144,7 @@ def _print_summary(
     print(f"\nensemble ({chosen}) members:")
     for i in np.argsort(-weights, kind="stable"):
         if weights[i] > 0:
-            print(f"  {library.members[i].trial_id:<30} weight {weights[i]:.4f}")
+            print(f"  {library.members[i].name:<30} weight {weights[i]:.4f}")
 
 
 def test_scores(
@@ -173,11 +181,12 @@ def build_report(
 ) -> dict[str, object]:
     sel = selections[chosen]
     member_r = member_pearsons(library.dev_preds, library.labels)
-    trial_ids = [m.trial_id for m in library.members]
+    trial_ids = [m.name for m in library.members]
     return {
         "method": chosen,
         "method_requested": settings.method,
         "experiment": str(settings.experiment.resolve()),
+        "experiments": [str(p.resolve()) for p in settings.experiments],
         "settings": {
             "top_k": settings.top_k,
             "trials": settings.trials,
@@ -189,6 +198,8 @@ def build_report(
         },
         "members": [
             {
+                "name": m.name,
+                "experiment": str(m.experiment),
                 "trial_id": m.trial_id,
                 "checkpoint": str(m.checkpoint),
                 "weight": float(sel.weights[i]),
@@ -204,7 +215,9 @@ def build_report(
         "test_pearson_by_method": test,
         "test_note": None if test is None else TEST_NOTE,
         "best_single": {
-            "trial_id": trial_ids[best_single],
+            "name": trial_ids[best_single],
+            "experiment": str(library.members[best_single].experiment),
+            "trial_id": library.members[best_single].trial_id,
             "checkpoint": str(library.members[best_single].checkpoint),
             "dev_pearson": float(member_r[best_single]),
         },
@@ -222,6 +235,8 @@ def build_report(
         "buckets": {name: table_dicts(rows) for name, rows in buckets.items()},
         "candidates": [
             {
+                "name": m.name,
+                "experiment": str(m.experiment),
                 "trial_id": m.trial_id,
                 "checkpoint": str(m.checkpoint),
                 "val_pearson_leaderboard": m.val_pearson,
@@ -237,17 +252,20 @@ def build_report(
 
 
 def run(settings: Settings) -> dict[str, object]:
-    loaded = load_experiment(settings.experiment, settings.top_k)
+    loaded = load_pool(settings.experiments, settings.top_k)
     library, constant = without_constant_members(loaded.library)
     if constant:
         print(f"note: skipped {len(constant)} trial(s) whose dev predictions are constant (Pearson undefined): "
               f"{', '.join(constant)}")
     if loaded.skipped:
         print(f"skipped {len(loaded.skipped)} trial(s) without a checkpoint: {', '.join(loaded.skipped)}")
-    if loaded.available < settings.top_k:
-        print(
-            f"only {loaded.available} trial(s) have a checkpoint; using them all (--top-k {settings.top_k})"
-        )
+    for label, available in loaded.available.items():
+        if available < settings.top_k:
+            where = f" in {label}" if len(loaded.experiments) > 1 else ""
+            print(f"only {available} trial(s){where} have a checkpoint; using them all (--top-k {settings.top_k})")
+    if len(loaded.experiments) > 1:
+        counts = {label: sum(m.label == label for m in library.members) for label in loaded.labels}
+        print("pooled " + ", ".join(f"{n} from {label}" for label, n in counts.items()))
     print(
         f"loaded {library.size} member(s), {len(library.dev_ids)} dev rows, "
         f"{'no' if library.test_ids is None else len(library.test_ids)} test rows"
@@ -285,7 +303,7 @@ def run(settings: Settings) -> dict[str, object]:
     dev_final = postprocess(weights @ library.dev_preds, settings.decimals)
     best_single = int(np.argmax(nan_to_worst(member_pearsons(library.dev_preds, library.labels))))
     buckets = {
-        f"best single ({library.members[best_single].trial_id})": bucket_table(
+        f"best single ({library.members[best_single].name})": bucket_table(
             library.dev_preds[best_single], library.labels
         ),
         f"ensemble ({chosen})": bucket_table(dev_final, library.labels),
@@ -328,7 +346,8 @@ def run(settings: Settings) -> dict[str, object]:
     written = write_files_atomically(settings.output, files, remove)
     print("\nwrote " + ", ".join(str(p) for p in written))
     default_place = settings.output.resolve() == (settings.experiment / "ensemble").resolve()
-    print(f"next: python tune/report.py --experiment {settings.experiment}"
-          + ("" if default_place else f" --ensemble {settings.output / ENSEMBLE_JSON}")
-          + f" --output {settings.experiment / 'report.html'}")
+    several = len(settings.experiments) > 1
+    page = settings.output / "report.html" if several else settings.experiment / "report.html"
+    print("next: python tune/report.py " + " ".join(f"--experiment {p}" for p in settings.experiments)
+          + ("" if default_place else f" --ensemble {settings.output / ENSEMBLE_JSON}") + f" --output {page}")
     return report
