@@ -71,7 +71,8 @@ def read_ensemble(path: Path) -> EnsembleSpec:
             raise ValueError(
                 f"{path}: member {m['trial_id']} has a non-numeric weight {m['weight']!r}"
             ) from exc
-        parsed.append(WeightedMember(str(m["trial_id"]), Path(str(m["checkpoint"])), weight))
+        # pooled ensembles name members EXPERIMENT/trial_id (ensemble/pool.py): shown so, as select.py showed them
+        parsed.append(WeightedMember(str(m.get("name") or m["trial_id"]), Path(str(m["checkpoint"])), weight))
     settings = data.get("settings") or {}
     decimals = settings.get("round") if isinstance(settings, dict) else None
     return EnsembleSpec(parsed, None if decimals is None else int(decimals))

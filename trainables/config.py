@@ -17,6 +17,7 @@ from trainables.registry import AUGMENTATIONS, DATA_FORMATS, HEADS, LOSSES, OPTI
 # Not registries: Lightning owns the precisions, and padding is a switch of trainables/batching.py.
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 PADDINGS = ("dynamic", "max_length")
+TTA_MODES = ("none", "swap")  # test-time averaging, trainables/tta.py
 
 
 class ConfigError(ValueError):
@@ -64,6 +65,10 @@ class TrialConfig:
     lr: float = _h("peak learning rate", default=2e-5)
     batch_size: int = _h("pairs per optimizer micro-batch", default=32)
     eval_batch_size: int = _h("pairs per inference batch", default=128)
+    tta: str = _h("test-time averaging: swap = predict (s1, s2) and (s2, s1) and average them, for dev "
+                  "(val_pearson and saved predictions), test and ensemble/predict.py, at twice the inference "
+                  "cost; a no-op for bi-encoder heads, whose cosine is symmetric already (trainables/tta.py)",
+                  default="none")
     max_epochs: int = _h("epochs to train", default=3)
     optimizer: str = _h("optimizer (trainables/optim.py)", default="adamw")
     weight_decay: float = _h("decoupled (adamw) or L2 weight decay; never on bias/LayerNorm", default=0.01)
@@ -94,6 +99,7 @@ class TrialConfig:
         _choice("data_format", self.data_format, ("auto", *DATA_FORMATS.names()))
         _choice("padding", self.padding, PADDINGS)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("tta", self.tta, TTA_MODES)
         for name, registry in _REGISTERED.items():
             _choice(name, getattr(self, name), registry.names())
         _positive("lr", self.lr)
@@ -153,6 +159,11 @@ class TrialConfig:
     def separate_sentences(self) -> bool:
         """True for bi-encoder heads: each sentence is tokenized and encoded alone."""
         return bool(HEADS.get(self.head).meta.get("separate_sentences", False))
+
+    @property
+    def swap_views(self) -> bool:
+        """Predict both sentence orders and average (tta: swap); bi-encoder heads are symmetric already."""
+        return self.tta == "swap" and not self.separate_sentences
 
     def replace(self, **changes: Any) -> TrialConfig:
         check_keys(changes.keys(), source="replace()")

@@ -23,12 +23,18 @@ class Predictor:
         from trainables.tokens import encode_table
 
         cfg = self.config
-        enc = encode_table(
-            self.tokenizer, table, cfg.max_length, prefix=cfg.text_prefix, separate=cfg.separate_sentences
-        )
+        from trainables.tta import average_views, swapped, views
+
+        def encode(rows: pd.DataFrame):
+            return encode_table(
+                self.tokenizer, rows, cfg.max_length, prefix=cfg.text_prefix, separate=cfg.separate_sentences
+            )
+
+        # tta: swap (trainables/tta.py) predicts both sentence orders and averages, as at training time
+        enc = views(encode(table), encode(swapped(table)) if cfg.swap_views else None)
         pad_to = self.config.max_length if self.config.padding == "max_length" else None
         loader = make_loader(enc, None, batch_size or self.config.eval_batch_size, train=False, seed=0, pad_to=pad_to)
-        return self.model.predict_loader(loader)
+        return average_views(self.model.predict_loader(loader), len(table))
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> Predictor:
