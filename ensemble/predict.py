@@ -79,6 +79,7 @@ def read_ensemble(path: Path) -> EnsembleSpec:
 
 
 WEIGHTS = "weights.safetensors"
+FOLDS_FILE = "folds.json"  # a K-fold unit's checkpoint (trainables/kfold.py): its fold models' mean
 
 
 def predict_table(spec: EnsembleSpec, table: pd.DataFrame, batch_size: int | None = None) -> np.ndarray:
@@ -89,8 +90,8 @@ def predict_table(spec: EnsembleSpec, table: pd.DataFrame, batch_size: int | Non
     for m in active:  # fail before loading any model, not after the third one
         if not m.checkpoint.is_dir():
             raise ValueError(f"member {m.trial_id}: checkpoint directory {m.checkpoint} does not exist")
-        if not (m.checkpoint / WEIGHTS).is_file():
-            raise ValueError(f"member {m.trial_id}: {m.checkpoint} has no {WEIGHTS}")
+        if not (m.checkpoint / WEIGHTS).is_file() and not (m.checkpoint / FOLDS_FILE).is_file():
+            raise ValueError(f"member {m.trial_id}: {m.checkpoint} has no {WEIGHTS} (nor the {FOLDS_FILE} of a unit)")
     total = np.zeros(len(table), dtype=np.float64)
     for m in active:
         predictor = load_checkpoint(m.checkpoint, device="cpu")

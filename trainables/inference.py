@@ -45,6 +45,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Predictor:
     from trainables.tokens import load_tokenizer
 
     path = Path(path)
+    from trainables.kfold import is_unit, load_unit
+
+    if is_unit(path):  # K fold models as one candidate: their mean (trainables/kfold.py)
+        return load_unit(path, device)  # type: ignore[return-value]
     if not (path / "weights.safetensors").is_file():
         raise FileNotFoundError(f"{path}: not a checkpoint directory (weights.safetensors missing)")
     cfg = TrialConfig.from_dict(read_config(path), source=str(path / "config.json"))

@@ -68,7 +68,8 @@ def prepare_data(cfg: TrialConfig, *, tokenizer=None) -> PreparedData:
         # encode the pooled table once (its fingerprint does not depend on the fold), then slice it
         pool = pd.concat([train, dev], ignore_index=True)
         pool_enc = encode(pool)
-        tr_idx, va_idx = kfold_indices(pool["label"].to_numpy(), cfg.num_folds, cfg.fold, cfg.fold_seed)
+        # fold -1 (all folds, trainables/kfold.py) trains each fold in turn; the pool is what is prepared here
+        tr_idx, va_idx = kfold_indices(pool["label"].to_numpy(), cfg.num_folds, max(cfg.fold, 0), cfg.fold_seed)
         train, dev = pool.iloc[tr_idx].reset_index(drop=True), pool.iloc[va_idx].reset_index(drop=True)
         train_enc, dev_enc = pool_enc.subset(tr_idx), pool_enc.subset(va_idx)
         dev_swap_enc = encode(swapped(pool)).subset(va_idx) if cfg.swap_views else None
