@@ -1,6 +1,6 @@
 """Symmetric test-time averaging (`tta: swap`) side by side with one order, on the same trained weights.
 
-    python bench/tta_swap.py [--space tiny] [--seeds 3] [--epochs 2] [--batches 100] [--out /tmp/tta-bench]
+    python bench/tta_swap.py [--space tiny] [--seeds 3] [--epochs 2] [--batches 100] [--augmentation none|swap]
     python bench/tta_swap.py --space e5_small --seeds 3 --epochs 2 --batches 0      # on a GPU machine
 
 For each seed, trains the space's default config once (Ray-free, `trainables.training.train`, tta none),
@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batches", type=int, default=100, help="train batches per epoch (0 = all)")
     ap.add_argument("--test-rows", type=int, default=1000, help="rows of the held-out split scored as test")
+    ap.add_argument("--augmentation", default="none", help="train-time augmentation (swap: both orders seen)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/tta-bench"))
     args = ap.parse_args()
     space = load_space(args.space)
@@ -57,7 +58,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for seed in range(args.seeds):
         cfg = space.default_config({"seed": seed, "max_epochs": args.epochs, "limit_train_batches": args.batches,
-                                    "tta": "none"})
+                                    "tta": "none", "augmentation": args.augmentation})
         data = prepare_data(cfg)
         ckpt = args.out / f"seed{seed}"
         train(cfg, KeepBest(ckpt), data=data, quiet=True)
