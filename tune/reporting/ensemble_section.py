@@ -90,12 +90,13 @@ def ensemble_section(exp: Experiment, experiments: dict[str, Experiment] | None 
     chosen = ens.get("method")
     best_single = ens.get("best_single") if isinstance(ens.get("best_single"), dict) else {}
     members = [m for m in ens.get("members") or [] if isinstance(m, dict)]
+    single_name = best_single.get("name") or best_single.get("trial_id")  # EXPERIMENT/trial_id when pooled
     facts = [
         ("source", escape(str(exp.ensemble_path))),
         ("chosen method", f"<b>{escape(str(chosen))}</b> (requested: {escape(str(ens.get('method_requested')))})"),
         ("dev_pearson", f"{fmt_score(ens.get('dev_pearson'))} (submitted form, clipped/rounded: "
                         f"{fmt_score(ens.get('dev_pearson_submitted'))}) — selected on this same dev set"),
-        ("best single", f"{escape(str(best_single.get('trial_id')))}: {fmt_score(best_single.get('dev_pearson'))}"),
+        ("best single", f"{escape(str(single_name))}: {fmt_score(best_single.get('dev_pearson'))}"),
         *_test_facts(ens),
         ("members", str(len(members))),
         ("dev / test rows", f"{escape(fmt(ens.get('n_dev')))} / {escape(fmt(ens.get('n_test')))}"),
@@ -127,7 +128,7 @@ def ensemble_section(exp: Experiment, experiments: dict[str, Experiment] | None 
             for name, row in zip(names, rows, strict=True):
                 row.append(fmt_score(test[name]) if name in test else "–")
             if SINGLE in test:
-                rows.append([f"best single by dev ({escape(str(best_single.get('trial_id')))})",
+                rows.append([f"best single by dev ({escape(str(single_name))})",
                              fmt_score(best_single.get("dev_pearson")), *["–"] * 6, fmt_score(test[SINGLE])])
                 classes.append("")
             headers.append("test")
@@ -170,7 +171,7 @@ def ensemble_section(exp: Experiment, experiments: dict[str, Experiment] | None 
     buckets = ens.get("buckets") if isinstance(ens.get("buckets"), dict) else {}
     tables = {k: [r for r in v if isinstance(r, dict)] for k, v in buckets.items() if isinstance(v, list)}
     if tables:
-        names_b = {"best_single": f"best single ({best_single.get('trial_id')})", "ensemble": f"ensemble ({chosen})"}
+        names_b = {"best_single": f"best single ({single_name})", "ensemble": f"ensemble ({chosen})"}
         first = next(iter(tables.values()))
         labels = [str(r.get("bucket")) for r in first]
         plain = [i for i, lab in enumerate(labels) if lab != "all"]
