@@ -91,6 +91,19 @@ def test_units_are_selected_on_out_of_fold_rows_and_predicted(micro_config, smal
     np.testing.assert_allclose(pd.read_csv(preds)["target"], submission["target"], rtol=1e-4, atol=1e-5)
 
 
+def test_train_cli_runs_every_fold(micro_config, micro_backbone, small_data, tmp_path) -> None:
+    from trainables import train as train_cli
+    from trainables.training import train
+
+    with pytest.raises(ValueError, match="train_all_folds"):
+        train(micro_config(num_folds=3, fold=-1))
+    space = write_micro_space(tmp_path / "s.yaml", micro_backbone, small_data, batches=2, max_epochs=1)
+    out = tmp_path / "out"
+    assert train_cli.main(["--space", str(space), "--output", str(out), "--set", "num_folds=2",
+                           "--set", "fold=-1"]) == 0
+    assert (out / "best" / FOLDS_FILE).is_file() and "fold_val_pearson" in json.loads((out / "result.json").read_text())
+
+
 @pytest.mark.slow
 def test_a_search_of_units(tmp_path, micro_backbone, small_data) -> None:
     from tune import search

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from trainables.batching import make_loader, pad_fraction, shard_loader
 from trainables.checkpoint import load_weights, read_meta, write_checkpoint
-from trainables.config import TrialConfig
+from trainables.config import ALL_FOLDS, TrialConfig
 from trainables.data import has_labels
 from trainables.metrics import METRIC, is_better, pearson
 from trainables.model import STSRegressor
@@ -219,6 +219,8 @@ def train(
     world_size-th batch of the epoch while validating on the whole dev set, so every rank computes the same
     dev Pearson. Which rank writes checkpoints is the hooks' choice.
     """
+    if cfg.fold == ALL_FOLDS:
+        raise ValueError(f"fold={ALL_FOLDS} trains every fold: call trainables.kfold.train_all_folds, not train()")
     started = time.perf_counter()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
