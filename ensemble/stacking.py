@@ -6,10 +6,10 @@ The weights solve a non-negative ridge regression of the centred labels on the c
     min_w |P_c^T w - y_c|^2 + a |w|^2,  w >= 0      (scipy.optimize.nnls on the stacked system)
 
 The ridge strength `a` (relative to the mean diagonal of the members' Gram matrix) is chosen by K-fold
-cross-validation on the same rows: each fold is predicted by weights fit on the others, and the strength whose
-pooled out-of-fold Pearson is best wins (ties: the stronger one). The weights are then refit on every row.
-Non-negative weights keep the blend an average (no member is subtracted), which is what keeps stacking from
-chasing noise in correlated members; the honest estimate (ensemble/honest.py) judges it like every method.
+cross-validation on the same rows: each fold is predicted by the normalised weights fit on the others, and the
+strength whose pooled out-of-fold Pearson is best wins (ties: the stronger one). The weights are then refit
+on every row. Non-negative weights keep the blend an average (no member is subtracted), which keeps stacking
+from chasing noise in correlated members; the honest estimate (ensemble/honest.py) judges it like every method.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from scipy.optimize import nnls
 
 from trainables.metrics import pearson
 
-ALPHAS = (0.0, 0.01, 0.1, 1.0, 10.0)  # relative ridge strengths tried by the cross-validation
+ALPHAS = (0.0, 0.01, 0.1, 1.0, 10.0, 100.0)  # relative ridge strengths; at 100 the weights are ~ each
+# member's covariance with the labels (clipped at 0), at 0 plain non-negative least squares
 CV_FOLDS = 5
 MIN_FOLD_ROWS = 3
 
@@ -55,12 +56,6 @@ def _normalised(raw: np.ndarray) -> np.ndarray:
     return raw / total
 
 
-def _predict(raw: np.ndarray, train_p: np.ndarray, train_y: np.ndarray, held_p: np.ndarray) -> np.ndarray:
-    """The fitted regression (with its intercept) on held-out rows."""
-    intercept = train_y.mean() - raw @ train_p.mean(axis=1)
-    return raw @ held_p + intercept
-
-
 def stacking(
     preds: np.ndarray,
     labels: np.ndarray,
@@ -85,8 +80,9 @@ def stacking(
             oof = np.empty(n)
             for f in range(folds):
                 held, fit = fold_of == f, fold_of != f
-                raw = nonnegative_ridge(preds[:, fit], labels[fit], alpha)
-                oof[held] = _predict(raw, preds[:, fit], labels[fit], preds[:, held])
+                # scored as the ensemble is used: the normalised weights' average, no intercept or scale, so
+                # the folds' out-of-fold predictions share one scale and pool into one Pearson
+                oof[held] = _normalised(nonnegative_ridge(preds[:, fit], labels[fit], alpha)) @ preds[:, held]
             scores[alpha] = pearson(oof, labels)
     # best pooled out-of-fold Pearson; ties (and NaN) go to the stronger ridge, the smoother blend
     best = max(sorted(alphas, reverse=True),

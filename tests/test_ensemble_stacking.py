@@ -28,7 +28,7 @@ def test_weights_are_nonnegative_sum_to_one_and_favour_the_accurate() -> None:
     w = result.weights
     assert np.all(w >= 0) and w.sum() == pytest.approx(1.0)
     assert w[0] > w[1] > w[2] >= w[3]  # inverse-variance order of independent errors
-    assert set(result.cv_pearson) == {0.0, 0.01, 0.1, 1.0, 10.0} and result.folds == 5
+    assert set(result.cv_pearson) == {0.0, 0.01, 0.1, 1.0, 10.0, 100.0} and result.folds == 5
     assert result.alpha == max(result.cv_pearson, key=lambda a: (result.cv_pearson[a], a))
 
 
