@@ -33,10 +33,17 @@ class MemberInfo:
     trial_id: str
     checkpoint: Path
     val_pearson: float  # as the leaderboard reports it
+    experiment: Path | None = None  # the experiment directory it came from
+    label: str = ""  # the experiment's short name when several are pooled (ensemble/pool.py), else ""
 
     def __post_init__(self) -> None:
         if not self.trial_id:
             raise ExperimentError("a member needs a non-empty trial_id")
+
+    @property
+    def name(self) -> str:
+        """The candidate's name, unique in its library: `label/trial_id` when experiments are pooled."""
+        return f"{self.label}/{self.trial_id}" if self.label else self.trial_id
 
 
 @dataclass(frozen=True)
@@ -265,7 +272,7 @@ def load_experiment(
                         "were these trials run on different test files?"
                     )
             test_rows[trial_id] = test["prediction"].to_numpy(dtype=np.float64)
-        members.append(MemberInfo(trial_id, checkpoint, float(row.val_pearson)))
+        members.append(MemberInfo(trial_id, checkpoint, float(row.val_pearson), experiment))
 
     if test_rows and len(test_rows) != len(members):
         lacking = [m.trial_id for m in members if m.trial_id not in test_rows]
@@ -311,4 +318,4 @@ def without_constant_members(library: Library) -> tuple[Library, list[str]]:
         dev_preds=library.dev_preds[keep], test_ids=library.test_ids,
         test_preds=None if library.test_preds is None else library.test_preds[keep], test_labels=library.test_labels,
     )
-    return kept, [library.members[i].trial_id for i in np.flatnonzero(flat)]
+    return kept, [library.members[i].name for i in np.flatnonzero(flat)]

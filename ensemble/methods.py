@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ensemble.metrics import GramStats, member_pearsons, nan_to_worst
+from ensemble.stacking import stacking
 from trainables.registry import Registry
 
 Method = Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
@@ -252,6 +253,22 @@ def _random(*, trials: int = 1000) -> Method:
 def _greedy(*, ensemble_size: int = 25) -> Method:
     _at_least_one("--ensemble-size", ensemble_size)
     return lambda preds, labels, rng: greedy_selection(preds, labels, rng, size=ensemble_size).weights
+
+
+def _stacking_detailed(
+    preds: np.ndarray, labels: np.ndarray, rng: np.random.Generator, trial_ids: Sequence[str]
+) -> Picked:
+    start = time.perf_counter()
+    result = stacking(preds, labels, rng)
+    curve = {"kind": "stacking_cv", "folds": result.folds, "alpha": result.alpha,
+             "points": [{"alpha": a, "cv_pearson": r} for a, r in result.cv_pearson.items()]}
+    return Picked(result.weights, curve, time.perf_counter() - start)
+
+
+@METHODS.register("stacking", simplicity=5, detailed=_stacking_detailed)
+def _stacking() -> Method:
+    """Non-negative ridge weights, strength by cross-validation on the rows given (ensemble/stacking.py)."""
+    return lambda preds, labels, rng: stacking(preds, labels, rng).weights
 
 
 @METHODS.register("weighted", simplicity=2)

@@ -77,13 +77,15 @@ def read_ensemble(path: Path) -> EnsembleSpec:
             raise ValueError(
                 f"{path}: member {m['trial_id']} has a non-numeric weight {m['weight']!r}"
             ) from exc
-        parsed.append(WeightedMember(str(m["trial_id"]), Path(str(m["checkpoint"])), weight))
+        # pooled ensembles name members EXPERIMENT/trial_id (ensemble/pool.py): shown so, as select.py showed them
+        parsed.append(WeightedMember(str(m.get("name") or m["trial_id"]), Path(str(m["checkpoint"])), weight))
     settings = data.get("settings") or {}
     decimals = settings.get("round") if isinstance(settings, dict) else None
     return EnsembleSpec(parsed, None if decimals is None else int(decimals))
 
 
 WEIGHTS = "weights.safetensors"
+FOLDS_FILE = "folds.json"  # a K-fold unit's checkpoint (trainables/kfold.py): its fold models' mean
 
 
 def _spec_of_folder(folder: Path) -> EnsembleSpec:
@@ -117,8 +119,8 @@ def predict_table(spec: EnsembleSpec, table: pd.DataFrame, batch_size: int | Non
     for m in active:  # fail before loading any model, not after the third one
         if not m.checkpoint.is_dir():
             raise ValueError(f"member {m.trial_id}: checkpoint directory {m.checkpoint} does not exist")
-        if not (m.checkpoint / WEIGHTS).is_file():
-            raise ValueError(f"member {m.trial_id}: {m.checkpoint} has no {WEIGHTS}")
+        if not (m.checkpoint / WEIGHTS).is_file() and not (m.checkpoint / FOLDS_FILE).is_file():
+            raise ValueError(f"member {m.trial_id}: {m.checkpoint} has no {WEIGHTS} (nor the {FOLDS_FILE} of a unit)")
     total = np.zeros(len(table), dtype=np.float64)
     for m in active:
         predictor = load_checkpoint(m.checkpoint, device="cpu")

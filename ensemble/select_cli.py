@@ -1,6 +1,7 @@
 """Command line of the ensemble selection: `python ensemble/select.py …` or `python -m ensemble.select_cli …`.
 
     python ensemble/select.py --experiment runs/sts_base [--method all] [--top-k 20] [--output OUT]
+    python ensemble/select.py --experiment runs/e5 --experiment runs/tiny --output runs/ens   (pooled)
 
 See ensemble/selection.py for what it reads and writes.
 """
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ensemble.methods import METHODS
+from ensemble.pool import expand_experiments
 from ensemble.selection import Settings, add_round_argument, run
 from trainables.fileio import check_output
 
@@ -22,7 +24,9 @@ def parse_args(argv: list[str] | None) -> Settings:
         description="Select an ensemble from the top-K trials' saved predictions and write a submission.",
     )
     parser.add_argument(
-        "--experiment", required=True, type=Path, help="experiment directory (tune/search.py)"
+        "--experiment", required=True, action="append", metavar="DIR",
+        help="experiment directory (tune/search.py); repeat it, or quote a glob, to pool several experiments' "
+             "top trials (their dev and test rows must agree)",
     )
     parser.add_argument("--top-k", type=int, default=20, help="candidate trials, best by val_pearson (20)")
     parser.add_argument(
@@ -53,9 +57,12 @@ def parse_args(argv: list[str] | None) -> Settings:
         help="fail on a trial whose prediction files are damaged instead of skipping it with a warning",
     )
     args = parser.parse_args(argv)
+    experiments = tuple(expand_experiments(args.experiment))
+    if args.output is None and len(experiments) > 1:
+        raise ValueError(f"{len(experiments)} experiments pooled: pass --output DIR (no single experiment owns it)")
     return Settings(
-        experiment=args.experiment,
-        output=args.output if args.output is not None else args.experiment / "ensemble",
+        experiments=experiments,
+        output=args.output if args.output is not None else experiments[0] / "ensemble",
         method=args.method,
         top_k=args.top_k,
         trials=args.trials,

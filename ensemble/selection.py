@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ensemble.buckets import BucketRow, bucket_table, format_tables, table_dicts
-from ensemble.experiment import Library, load_experiment, without_constant_members
+from ensemble.experiment import Library, without_constant_members
 from ensemble.honest import HeldOut, holdout_estimate, method_rng
 from ensemble.known import record_ensemble
 from ensemble.methods import METHODS, make_method, pick_full
 from ensemble.metrics import member_pearsons, nan_to_worst
 from ensemble.outputs import csv_text, dumps_json, write_files_atomically
+from ensemble.pool import load_pool
 from trainables.metrics import pearson
 
 LABEL_RANGE = (0.0, 5.0)
@@ -40,7 +41,7 @@ HELD_OUT_NOTE = (
 
 @dataclass(frozen=True)
 class Settings:
-    experiment: Path
+    experiments: tuple[Path, ...]  # one or more experiment directories, pooled (ensemble/pool.py)
     output: Path
     method: str = "all"
     top_k: int = 20
@@ -53,6 +54,8 @@ class Settings:
     strict: bool = False  # a damaged prediction file fails the selection instead of skipping its trial
 
     def __post_init__(self) -> None:
+        if not self.experiments:
+            raise ValueError("pass at least one --experiment directory")
         if self.method != "all" and self.method not in METHODS:
             raise ValueError(
                 f"--method must be one of {', '.join((*METHODS.names(), 'all'))}, got {self.method!r}"
@@ -73,6 +76,11 @@ class Settings:
             )
 
     @property
+    def experiment(self) -> Path:
+        """The first experiment: the reference of row order, and where the report is written."""
+        return self.experiments[0]
+
+    @property
     def methods(self) -> tuple[str, ...]:
         return METHODS.names() if self.method == "all" else (self.method,)
 
@@ -89,7 +97,7 @@ class Selection:
 def select_full(name: str, library: Library, settings: Settings) -> Selection:
     """Run one method on the full dev set, keeping its selection curve for the report."""
     preds, labels = library.dev_preds, library.labels
-    trial_ids = [m.trial_id for m in library.members]
+    trial_ids = [m.name for m in library.members]
     picked = pick_full(
         name, preds, labels, method_rng(settings.seed, name, 0), trial_ids,
         trials=settings.trials, ensemble_size=settings.ensemble_size,
@@ -138,7 +146,7 @@ def _print_summary(
     print(f"\nensemble ({chosen}) members:")
     for i in np.argsort(-weights, kind="stable"):
         if weights[i] > 0:
-            print(f"  {library.members[i].trial_id:<30} weight {weights[i]:.4f}")
+            print(f"  {library.members[i].name:<30} weight {weights[i]:.4f}")
 
 
 def test_scores(
@@ -175,11 +183,12 @@ def build_report(
 ) -> dict[str, object]:
     sel = selections[chosen]
     member_r = member_pearsons(library.dev_preds, library.labels)
-    trial_ids = [m.trial_id for m in library.members]
+    trial_ids = [m.name for m in library.members]
     return {
         "method": chosen,
         "method_requested": settings.method,
         "experiment": str(settings.experiment.resolve()),
+        "experiments": [str(p.resolve()) for p in settings.experiments],
         "settings": {
             "top_k": settings.top_k,
             "trials": settings.trials,
@@ -191,6 +200,8 @@ def build_report(
         },
         "members": [
             {
+                "name": m.name,
+                "experiment": str(m.experiment),
                 "trial_id": m.trial_id,
                 "checkpoint": str(m.checkpoint),
                 "weight": float(sel.weights[i]),
@@ -206,7 +217,9 @@ def build_report(
         "test_pearson_by_method": test,
         "test_note": None if test is None else TEST_NOTE,
         "best_single": {
-            "trial_id": trial_ids[best_single],
+            "name": trial_ids[best_single],
+            "experiment": str(library.members[best_single].experiment),
+            "trial_id": library.members[best_single].trial_id,
             "checkpoint": str(library.members[best_single].checkpoint),
             "dev_pearson": float(member_r[best_single]),
         },
@@ -224,6 +237,8 @@ def build_report(
         "buckets": {name: table_dicts(rows) for name, rows in buckets.items()},
         "candidates": [
             {
+                "name": m.name,
+                "experiment": str(m.experiment),
                 "trial_id": m.trial_id,
                 "checkpoint": str(m.checkpoint),
                 "val_pearson_leaderboard": m.val_pearson,
@@ -239,17 +254,20 @@ def build_report(
 
 
 def run(settings: Settings) -> dict[str, object]:
-    loaded = load_experiment(settings.experiment, settings.top_k, strict=settings.strict)
+    loaded = load_pool(settings.experiments, settings.top_k, strict=settings.strict)
     library, constant = without_constant_members(loaded.library)
     if constant:
         print(f"note: skipped {len(constant)} trial(s) whose dev predictions are constant (Pearson undefined): "
               f"{', '.join(constant)}")
     if loaded.skipped:
         print(f"skipped {len(loaded.skipped)} trial(s) without a checkpoint: {', '.join(loaded.skipped)}")
-    if loaded.available < settings.top_k:
-        print(
-            f"only {loaded.available} trial(s) have a checkpoint; using them all (--top-k {settings.top_k})"
-        )
+    for label, available in loaded.available.items():
+        if available < settings.top_k:
+            where = f" in {label}" if len(loaded.experiments) > 1 else ""
+            print(f"only {available} trial(s){where} have a checkpoint; using them all (--top-k {settings.top_k})")
+    if len(loaded.experiments) > 1:
+        counts = {label: sum(m.label == label for m in library.members) for label in loaded.labels}
+        print("pooled " + ", ".join(f"{n} from {label}" for label, n in counts.items()))
     print(
         f"loaded {library.size} member(s), {len(library.dev_ids)} dev rows, "
         f"{'no' if library.test_ids is None else len(library.test_ids)} test rows"
@@ -287,7 +305,7 @@ def run(settings: Settings) -> dict[str, object]:
     dev_final = postprocess(weights @ library.dev_preds, settings.decimals)
     best_single = int(np.argmax(nan_to_worst(member_pearsons(library.dev_preds, library.labels))))
     buckets = {
-        f"best single ({library.members[best_single].trial_id})": bucket_table(
+        f"best single ({library.members[best_single].name})": bucket_table(
             library.dev_preds[best_single], library.labels
         ),
         f"ensemble ({chosen})": bucket_table(dev_final, library.labels),
@@ -329,9 +347,12 @@ def run(settings: Settings) -> dict[str, object]:
     files[ENSEMBLE_JSON] = dumps_json(report)
     written = write_files_atomically(settings.output, files, remove)
     print("\nwrote " + ", ".join(str(p) for p in written))
-    warning = record_ensemble(settings.experiment, settings.output / ENSEMBLE_JSON)
-    if warning:
-        print(f"warning: {warning}")
-    print(f"next: python tune/report.py --experiment {settings.experiment} --ensemble {settings.output / ENSEMBLE_JSON}"
-          f" --output {settings.experiment / 'report.html'}")
+    for experiment in settings.experiments:
+        warning = record_ensemble(experiment, settings.output / ENSEMBLE_JSON)
+        if warning:
+            print(f"warning: {warning}")
+    several = len(settings.experiments) > 1
+    page = settings.output / "report.html" if several else settings.experiment / "report.html"
+    print("next: python tune/report.py " + " ".join(f"--experiment {p}" for p in settings.experiments)
+          + f" --ensemble {settings.output / ENSEMBLE_JSON} --output {page}")
     return report

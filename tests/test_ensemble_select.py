@@ -58,7 +58,7 @@ def test_all_methods_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "selection loop (random, 500 subsets of 7)" in printed and "<- chosen" in printed
     assert "per-label-bucket" in printed
     report = read_json(out / "ensemble.json")
-    assert set(report["held_out"]) == {"random", "greedy", "weighted", "mean", "single"}
+    assert set(report["held_out"]) == {"random", "greedy", "stacking", "weighted", "mean", "single"}
     for h in report["held_out"].values():
         assert {"mean", "sd", "optimism", "selection_mean"} <= set(h) and h["repeats"] == 8
     best_held = max(h["mean"] for h in report["held_out"].values())

@@ -17,6 +17,8 @@ from trainables.registry import AUGMENTATIONS, DATA_FORMATS, HEADS, LOSSES, OPTI
 # Not registries: Lightning owns the precisions, and padding is a switch of trainables/batching.py.
 PRECISIONS = ("32", "16-mixed", "bf16-mixed")
 PADDINGS = ("dynamic", "max_length")
+TTA_MODES = ("none", "swap")  # test-time averaging, trainables/tta.py
+ALL_FOLDS = -1  # fold=-1: train every fold and form one candidate (trainables/kfold.py)
 
 
 class ConfigError(ValueError):
@@ -37,7 +39,9 @@ class TrialConfig:
     allow_overlap: bool = _h("accept dev/test pairs that also appear in train (else an error when all do, "
                              "a warning when over 1% do)", default=False)
     num_folds: int = _h("K for K-fold over train+dev; 0 = use the dev file as is", default=0)
-    fold: int = _h("which fold (0..num_folds-1) is the validation fold", default=0)
+    fold: int = _h("which fold (0..num_folds-1) is the validation fold; -1 = all of them in turn, as one "
+                   "candidate: out-of-fold dev predictions over train+dev, the fold models' mean on test "
+                   "(trainables/kfold.py)", default=0)
     fold_seed: int = _h("seed of the fold assignment (kept apart from `seed` so folds never move)", default=0)
     preprocess: list[str] = _h("ordered preprocessing steps (trainables/textsteps.py)", default_factory=list)
     speller_cache: str = _h("CSV sentence,corrected for the speller_cache step", default="")
@@ -66,6 +70,10 @@ class TrialConfig:
     eval_batch_size: int = _h("pairs per inference batch at most", default=128)
     eval_batch_tokens: int = _h("padded token slots per inference batch at most (length-sorted pairs: short ones "
                                 "share big batches); 0 = eval_batch_size pairs each", default=2048)
+    tta: str = _h("test-time averaging: swap = predict (s1, s2) and (s2, s1) and average them, for dev "
+                  "(val_pearson and saved predictions), test and ensemble/predict.py, at twice the inference "
+                  "cost; a no-op for bi-encoder heads, whose cosine is symmetric already (trainables/tta.py)",
+                  default="none")
     max_epochs: int = _h("epochs to train", default=3)
     optimizer: str = _h("optimizer (trainables/optim.py)", default="adamw")
     weight_decay: float = _h("decoupled (adamw) or L2 weight decay; never on bias/LayerNorm", default=0.01)
@@ -96,6 +104,7 @@ class TrialConfig:
         _choice("data_format", self.data_format, ("auto", *DATA_FORMATS.names()))
         _choice("padding", self.padding, PADDINGS)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("tta", self.tta, TTA_MODES)
         for name, registry in _REGISTERED.items():
             _choice(name, getattr(self, name), registry.names())
         _positive("lr", self.lr)
@@ -127,8 +136,11 @@ class TrialConfig:
             raise ConfigError(f"augmentation_rate={self.augmentation_rate}: must be in [0, 1]")
         if self.num_folds == 1 or self.num_folds < 0:
             raise ConfigError(f"num_folds={self.num_folds}: use 0 (no K-fold) or K >= 2")
-        if self.num_folds and not 0 <= self.fold < self.num_folds:
-            raise ConfigError(f"fold={self.fold}: must be in 0..{self.num_folds - 1} for num_folds={self.num_folds}")
+        if self.num_folds and not (0 <= self.fold < self.num_folds or self.fold == ALL_FOLDS):
+            raise ConfigError(f"fold={self.fold}: must be in 0..{self.num_folds - 1} (or {ALL_FOLDS} = every fold as "
+                              f"one candidate) for num_folds={self.num_folds}")
+        if self.fold == ALL_FOLDS and not self.num_folds:
+            raise ConfigError(f"fold={ALL_FOLDS} (every fold as one candidate) needs num_folds >= 2")
         if self.augmentation == "back_translation" and not self.paraphrases_path:
             raise ConfigError("augmentation=back_translation needs paraphrases_path (a CSV id,sentence_1,sentence_2)")
         if "speller_cache" in self.preprocess and not self.speller_cache:
@@ -155,6 +167,11 @@ class TrialConfig:
     def separate_sentences(self) -> bool:
         """True for bi-encoder heads: each sentence is tokenized and encoded alone."""
         return bool(HEADS.get(self.head).meta.get("separate_sentences", False))
+
+    @property
+    def swap_views(self) -> bool:
+        """Predict both sentence orders and average (tta: swap); bi-encoder heads are symmetric already."""
+        return self.tta == "swap" and not self.separate_sentences
 
     def replace(self, **changes: Any) -> TrialConfig:
         check_keys(changes.keys(), source="replace()")

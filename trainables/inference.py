@@ -23,14 +23,20 @@ class Predictor:
         from trainables.tokens import encode_table
 
         cfg = self.config
-        enc = encode_table(
-            self.tokenizer, table, cfg.max_length, prefix=cfg.text_prefix, separate=cfg.separate_sentences
-        )
+        from trainables.tta import average_views, swapped, views
+
+        def encode(rows: pd.DataFrame):
+            return encode_table(
+                self.tokenizer, rows, cfg.max_length, prefix=cfg.text_prefix, separate=cfg.separate_sentences
+            )
+
+        # tta: swap (trainables/tta.py) predicts both sentence orders and averages, as at training time
+        enc = views(encode(table), encode(swapped(table)) if cfg.swap_views else None)
         pad_to = self.config.max_length if self.config.padding == "max_length" else None
         # an explicit batch_size is a row count; else the trial's own inference batching (rows and token budget)
         loader = make_loader(enc, None, batch_size or cfg.eval_batch_size, train=False, seed=0, pad_to=pad_to,
                              max_tokens=0 if batch_size else cfg.eval_batch_tokens)
-        return self.model.predict_loader(loader)
+        return average_views(self.model.predict_loader(loader), len(table))
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> Predictor:
@@ -41,6 +47,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Predictor:
     from trainables.tokens import load_tokenizer
 
     path = Path(path)
+    from trainables.kfold import is_unit, load_unit
+
+    if is_unit(path):  # K fold models as one candidate: their mean (trainables/kfold.py)
+        return load_unit(path, device)  # type: ignore[return-value]
     if not (path / "weights.safetensors").is_file():
         raise FileNotFoundError(f"{path}: not a checkpoint directory (weights.safetensors missing)")
     cfg = TrialConfig.from_dict(read_config(path), source=str(path / "config.json"))

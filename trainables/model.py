@@ -16,6 +16,7 @@ from trainables.heads import make_head
 from trainables.losses import loss_from_config, rdrop_loss, smart_loss
 from trainables.metrics import METRIC, pearson
 from trainables.optim import make_optimizer, make_scheduler
+from trainables.tta import average_views
 
 _HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "hidden_dropout", "dropout")
 _ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
@@ -154,10 +155,12 @@ class STSRegressor(pl.LightningModule):
         self._val_index.clear()
         ordered = np.empty(len(preds), dtype=np.float64)
         ordered[index] = preds
-        self.dev_predictions = ordered
         if self.dev_labels is None:
             raise RuntimeError("STSRegressor.dev_labels must be set before validation")
         y = self.dev_labels
+        # tta: swap validates both sentence orders (rows n..2n-1 are the swapped ones): one mean per dev row
+        ordered = average_views(ordered, len(y))
+        self.dev_predictions = ordered
         r = pearson(ordered, y)
         if math.isnan(r):
             # A collapsed model (one value for every pair) has no Pearson. Schedulers need a number: ASHA's

@@ -14,6 +14,7 @@ import pandas as pd
 from trainables.config import TrialConfig
 from trainables.data import kfold_indices, load_splits
 from trainables.tokens import EncodedSplit, TokenCache
+from trainables.tta import swapped
 
 
 @dataclass
@@ -28,6 +29,9 @@ class PreparedData:
     cache_misses: int = 0
     augmentation_report: str = ""
     warnings: tuple[str, ...] = ()  # about the data (trainables/datachecks.py), for the command line to print
+    # tta: swap (trainables/tta.py): the same dev/test rows with the sentences exchanged, else None
+    dev_swap_enc: EncodedSplit | None = None
+    test_swap_enc: EncodedSplit | None = None
 
 
 def tokenizer_name(cfg: TrialConfig) -> str:
@@ -64,11 +68,14 @@ def prepare_data(cfg: TrialConfig, *, tokenizer=None) -> PreparedData:
         # encode the pooled table once (its fingerprint does not depend on the fold), then slice it
         pool = pd.concat([train, dev], ignore_index=True)
         pool_enc = encode(pool)
-        tr_idx, va_idx = kfold_indices(pool["label"].to_numpy(), cfg.num_folds, cfg.fold, cfg.fold_seed)
+        # fold -1 (all folds, trainables/kfold.py) trains each fold in turn; the pool is what is prepared here
+        tr_idx, va_idx = kfold_indices(pool["label"].to_numpy(), cfg.num_folds, max(cfg.fold, 0), cfg.fold_seed)
         train, dev = pool.iloc[tr_idx].reset_index(drop=True), pool.iloc[va_idx].reset_index(drop=True)
         train_enc, dev_enc = pool_enc.subset(tr_idx), pool_enc.subset(va_idx)
+        dev_swap_enc = encode(swapped(pool)).subset(va_idx) if cfg.swap_views else None
     else:
         train_enc, dev_enc = encode(train), encode(dev)
+        dev_swap_enc = encode(swapped(dev)) if cfg.swap_views else None
 
     report = ""
     if cfg.augmentation != "none":
@@ -88,6 +95,8 @@ def prepare_data(cfg: TrialConfig, *, tokenizer=None) -> PreparedData:
         train = augmented.reset_index(drop=True)
 
     test_enc = encode(test) if test is not None else None
+    test_swap_enc = encode(swapped(test)) if test is not None and cfg.swap_views else None
     return PreparedData(
-        train, dev, test, train_enc, dev_enc, test_enc, cache.hits, cache.misses, report, splits.warnings
+        train, dev, test, train_enc, dev_enc, test_enc, cache.hits, cache.misses, report, splits.warnings,
+        dev_swap_enc, test_swap_enc,
     )

@@ -62,9 +62,10 @@ class SearchSpace:
         return TrialConfig.from_dict(resolve_paths(values), source=f"{self.path}")
 
     def backbone_variants(self, overrides: dict[str, Any] | None = None) -> list[TrialConfig]:
-        """One config per distinct (backbone, tokenizer, max_length, preprocessing) the space can sample:
-        the combinations the driver must tokenize before any trial starts."""
-        knobs = ("backbone", "tokenizer", "max_length", "preprocess", "num_folds", "fold", "head", "text_prefix")
+        """One config per distinct (backbone, tokenizer, max_length, preprocessing, folds, head kind, prefix,
+        swapped views) the space can sample: the combinations the driver must tokenize before any trial starts."""
+        knobs = ("backbone", "tokenizer", "max_length", "preprocess", "num_folds", "fold", "head", "text_prefix",
+                 "tta")
         overrides = overrides or {}
         options: list[list[Any]] = []
         for k in knobs:
@@ -81,7 +82,7 @@ class SearchSpace:
             picked = {k: v for k, v in zip(knobs, combo, strict=True) if v is not None}
             cfg = self.default_config({**overrides, **picked})
             key = (cfg.backbone, cfg.tokenizer, cfg.max_length, tuple(cfg.preprocess), cfg.num_folds, cfg.fold,
-                   cfg.separate_sentences, cfg.text_prefix)
+                   cfg.separate_sentences, cfg.text_prefix, cfg.swap_views)
             if key not in seen:
                 seen.add(key)
                 out.append(cfg)

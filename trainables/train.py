@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from trainables.config import ConfigError, parse_overrides
+from trainables.config import ALL_FOLDS, ConfigError, parse_overrides
 from trainables.data import DataError
 from trainables.fileio import OutputError, atomic_write_text, check_output
 from trainables.space import load_space
@@ -65,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         print(data.augmentation_report)
     print(f"train {len(data.train)} rows, dev {len(data.dev)} rows; token cache hits={data.cache_hits} "
           f"misses={data.cache_misses}", flush=True)
+    if cfg.fold == ALL_FOLDS:  # every fold in turn, one candidate (trainables/kfold.py)
+        from trainables.kfold import train_all_folds
+
+        metrics = train_all_folds(cfg, _BestWriter(output))
+        atomic_write_text(output / "result.json", json.dumps(metrics, indent=2))
+        print(f"wrote {output / 'result.json'} and {output / 'best'} (the {cfg.num_folds} fold models)")
+        return 0
     from trainables.training import train  # torch + Lightning: only once the inputs are known to be good
 
     mode = args.progress if args.progress != "auto" else ("bar" if sys.stdout.isatty() else "lines")

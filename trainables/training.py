@@ -24,12 +24,13 @@ from torch.utils.data import DataLoader
 
 from trainables.batching import make_loader, pad_fraction, shard_loader
 from trainables.checkpoint import load_weights, read_meta, write_checkpoint
-from trainables.config import TrialConfig
+from trainables.config import ALL_FOLDS, TrialConfig
 from trainables.data import has_labels
 from trainables.metrics import METRIC, is_better, pearson
 from trainables.model import STSRegressor
 from trainables.pipeline import PreparedData, prepare_data
 from trainables.timing import FitTimer
+from trainables.tta import average_views, views
 
 log = logging.getLogger("sts_tune")
 
@@ -132,7 +133,7 @@ class ValidationRecorder(pl.Callback):
         if improved:
             self.best_score, self.best_epoch = metrics[METRIC], metrics["epoch"]
             if self.test_loader is not None:
-                test_pred = module.predict_loader(self.test_loader)
+                test_pred = average_views(module.predict_loader(self.test_loader), len(self.data.test))
                 if self.test_labels is not None:
                     metrics["test_pearson"] = self.best_test = pearson(test_pred, self.test_labels)
         self.history.append(metrics)
@@ -168,8 +169,8 @@ def make_loaders(
     epoch_batches = train_loader.batch_sampler.batches(start_epoch)
     return Loaders(
         train=train_loader,
-        dev=inference(data.dev_enc),
-        test=inference(data.test_enc) if data.test_enc is not None else None,
+        dev=inference(views(data.dev_enc, data.dev_swap_enc)),
+        test=inference(views(data.test_enc, data.test_swap_enc)) if data.test_enc is not None else None,
         epoch_batches=epoch_batches,
         steps_per_epoch=max(1, math.ceil(len(epoch_batches) / cfg.accumulate_grad_batches)),
     )
@@ -241,6 +242,8 @@ def train(
     world_size-th batch of the epoch while validating on the whole dev set, so every rank computes the same
     dev Pearson. Which rank writes checkpoints is the hooks' choice.
     """
+    if cfg.fold == ALL_FOLDS:
+        raise ValueError(f"fold={ALL_FOLDS} trains every fold: call trainables.kfold.train_all_folds, not train()")
     started = time.perf_counter()
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)

@@ -29,7 +29,7 @@ from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare
 from ray.train.v2.api.callback import UserCallback
 from ray.util.queue import Empty, Queue
 
-from trainables.config import TrialConfig
+from trainables.config import ALL_FOLDS, ConfigError, TrialConfig
 from trainables.training import Resume, train
 from tune.ray_trainable import REPORTED, maybe_inject_failure
 
@@ -141,6 +141,8 @@ def train_sts_ddp(
     from ray.train.torch import TorchConfig, TorchTrainer
 
     cfg = TrialConfig.from_dict(dict(config), source="trial config")
+    if cfg.fold == ALL_FOLDS:
+        raise ConfigError(f"fold={ALL_FOLDS} (all folds as one candidate) runs in one process: no --workers-per-trial")
     trial_id = tune.get_context().get_trial_id() or "trial"
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:

@@ -17,7 +17,8 @@ from typing import Any
 import ray
 from ray import tune
 
-from trainables.config import TrialConfig
+from trainables.config import ALL_FOLDS, TrialConfig
+from trainables.kfold import train_all_folds
 from trainables.metrics import METRIC
 from trainables.training import Resume, TrialStopped, train
 
@@ -94,6 +95,10 @@ def train_sts(config: dict[str, Any]) -> None:
         if resume is not None:
             print(f"[sts-tune] trial {trial_id} resumes from its checkpoint at epoch {resume.epoch} "
                   f"(val_pearson {resume.best_val_pearson:.4f})", flush=True)
+        if cfg.fold == ALL_FOLDS:  # every fold in turn, reported once as one candidate (trainables/kfold.py)
+            if resume is None:  # a unit's only checkpoint comes with its final report: nothing is left to do
+                train_all_folds(cfg, TuneReporter(trial_id), quiet=True)
+            return
         try:
             train(cfg, TuneReporter(trial_id, resume.epoch if resume else 0.0), resume=resume, quiet=True)
         except TrialStopped:

@@ -38,17 +38,65 @@ def _test_facts(ens: dict[str, Any]) -> list[tuple[str, str]]:
              + ("" if single is None else f" — best single trial by dev: {fmt_score(single)}"))]
 
 
-def ensemble_section(exp: Experiment) -> str:
+def _member_rows(exp: Experiment, members: list[dict[str, Any]],
+                 experiments: dict[str, Experiment] | None) -> str:
+    """The members, grouped by the experiment each came from when several were pooled, best weight first."""
+    by_dir = experiments or {str(exp.root.resolve()): exp}
+    sources = list(dict.fromkeys(str(m.get("experiment") or exp.root.resolve()) for m in members))
+    pooled = len(sources) > 1 or len(by_dir) > 1
+
+    def board_test(source: str) -> dict[str, Any] | None:
+        e = by_dir.get(source)
+        if e is None or not scores.has_test_column(e):
+            return None
+        return dict(zip(e.board["trial_id"].astype(str), e.board["test_pearson"], strict=True))
+
+    tests = {src: board_test(src) for src in sources}
+    with_test = any(t is not None for t in tests.values())
+    rows: list[list[Cell]] = []
+    for src in sources:
+        mine = [m for m in members if str(m.get("experiment") or exp.root.resolve()) == src]
+        for m in sorted(mine, key=lambda m: -(m.get("weight") or 0)):
+            row: list[Cell] = [escape(str(m.get("trial_id"))), fmt_score(m.get("weight")),
+                               fmt_score(m.get("dev_pearson"))]
+            if with_test:
+                row.append(fmt_score((tests[src] or {}).get(str(m.get("trial_id")))))
+            rows.append(([escape(src.rsplit("/", 1)[-1])] if pooled else []) + row)
+    headers = (["experiment"] if pooled else []) + ["trial", "weight", "dev_pearson"] + (
+        ["test_pearson"] if with_test else [])
+    body = "<h3>Members" + (" by experiment" if pooled else "") + "</h3>"
+    if pooled:
+        weight = {src: sum(float(m.get("weight") or 0) for m in members
+                           if str(m.get("experiment") or exp.root.resolve()) == src) for src in sources}
+        body += note("Pooled from " + ", ".join(
+            f"{escape(src)} ({sum(str(m.get('experiment')) == src for m in members)} member(s), weight "
+            f"{weight[src]:.3f})" for src in sources) + ".")
+    return body + table(headers, rows, header_notes={"test_pearson": scores.NOT_USED})
+
+
+def _stacking_note(curve: dict[str, Any]) -> str:
+    points = [p for p in curve.get("points") or [] if isinstance(p, dict)]
+    if not points:
+        return ""
+    cells = ", ".join(f"{fmt(p.get('alpha'))}: {fmt_score(p.get('cv_pearson'))}" for p in points)
+    folds, alpha = escape(fmt(curve.get("folds"))), escape(fmt(curve.get("alpha")))
+    return note(f"stacking: ridge strength chosen by {folds}-fold cross-validation on dev (pooled out-of-fold "
+                f"Pearson per strength: {escape(cells)}); chosen {alpha}.")
+
+
+def ensemble_section(exp: Experiment, experiments: dict[str, Experiment] | None = None) -> str:
+    """`experiments` (resolved directory -> experiment): the searches a pooled ensemble drew its members from."""
     ens = exp.ensemble or {}
     chosen = ens.get("method")
     best_single = ens.get("best_single") if isinstance(ens.get("best_single"), dict) else {}
     members = [m for m in ens.get("members") or [] if isinstance(m, dict)]
+    single_name = best_single.get("name") or best_single.get("trial_id")  # EXPERIMENT/trial_id when pooled
     facts = [
         ("source", escape(str(exp.ensemble_path))),
         ("chosen method", f"<b>{escape(str(chosen))}</b> (requested: {escape(str(ens.get('method_requested')))})"),
         ("dev_pearson", f"{fmt_score(ens.get('dev_pearson'))} (submitted form, clipped/rounded: "
                         f"{fmt_score(ens.get('dev_pearson_submitted'))}) — selected on this same dev set"),
-        ("best single", f"{escape(str(best_single.get('trial_id')))}: {fmt_score(best_single.get('dev_pearson'))}"),
+        ("best single", f"{escape(str(single_name))}: {fmt_score(best_single.get('dev_pearson'))}"),
         *_test_facts(ens),
         ("members", str(len(members))),
         ("dev / test rows", f"{escape(fmt(ens.get('n_dev')))} / {escape(fmt(ens.get('n_test')))}"),
@@ -80,7 +128,7 @@ def ensemble_section(exp: Experiment) -> str:
             for name, row in zip(names, rows, strict=True):
                 row.append(fmt_score(test[name]) if name in test else "–")
             if SINGLE in test:
-                rows.append([f"best single by dev ({escape(str(best_single.get('trial_id')))})",
+                rows.append([f"best single by dev ({escape(str(single_name))})",
                              fmt_score(best_single.get("dev_pearson")), *["–"] * 6, fmt_score(test[SINGLE])])
                 classes.append("")
             headers.append("test")
@@ -99,6 +147,8 @@ def ensemble_section(exp: Experiment) -> str:
     for name, c in (ens.get("curves") or {}).items():
         if not isinstance(c, dict):
             continue
+        if c.get("kind") == "stacking_cv":
+            body += _stacking_note(c)
         if c.get("kind") == "best_so_far_by_trial":
             xs, ys = _points(c.get("points"), "trial")
             tried = c.get("trials")
@@ -121,7 +171,7 @@ def ensemble_section(exp: Experiment) -> str:
     buckets = ens.get("buckets") if isinstance(ens.get("buckets"), dict) else {}
     tables = {k: [r for r in v if isinstance(r, dict)] for k, v in buckets.items() if isinstance(v, list)}
     if tables:
-        names_b = {"best_single": f"best single ({best_single.get('trial_id')})", "ensemble": f"ensemble ({chosen})"}
+        names_b = {"best_single": f"best single ({single_name})", "ensemble": f"ensemble ({chosen})"}
         first = next(iter(tables.values()))
         labels = [str(r.get("bucket")) for r in first]
         plain = [i for i, lab in enumerate(labels) if lab != "all"]
@@ -146,11 +196,5 @@ def ensemble_section(exp: Experiment) -> str:
         body += '<div class="scroll">' + table(headers, rows, groups=groups) + "</div>"
 
     if members:
-        board_test = (dict(zip(exp.board["trial_id"].astype(str), exp.board["test_pearson"], strict=True))
-                      if scores.has_test_column(exp) else None)
-        rows = [[escape(str(m.get("trial_id"))), fmt_score(m.get("weight")), fmt_score(m.get("dev_pearson"))]
-                + ([] if board_test is None else [fmt_score(board_test.get(str(m.get("trial_id"))))])
-                for m in sorted(members, key=lambda m: -(m.get("weight") or 0))]
-        headers = ["trial", "weight", "dev_pearson"] + ([] if board_test is None else ["test_pearson"])
-        body += "<h3>Members</h3>" + table(headers, rows, header_notes={"test_pearson": scores.NOT_USED})
+        body += _member_rows(exp, members, experiments)
     return section("ensemble", "Ensemble", body)

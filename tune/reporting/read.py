@@ -183,7 +183,8 @@ def read_experiment(root: Path, ensemble_path: Path | None = None) -> Experiment
             raise ValueError(f"{path}: expected the JSON object of ensemble/select.py")
         exp.ensemble, exp.ensemble_path = data, path
         source = data.get("experiment")
-        if isinstance(source, str) and Path(source).resolve() != root.resolve():
+        pooled = data.get("experiments") if isinstance(data.get("experiments"), list) else [source]
+        if isinstance(source, str) and all(Path(str(s)).resolve() != root.resolve() for s in pooled):
             notes.append(f"{path} was selected from {source}, not from this experiment directory.")
     elif explicit:
         raise ValueError(f"--ensemble {path} not found (ensemble/select.py writes OUT/ensemble.json)")
