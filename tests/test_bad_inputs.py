@@ -122,6 +122,8 @@ def test_search_by_path_fails_on_proc_storage_in_one_line(tmp_path):
     (["--max-concurrent", "-1"], "--max-concurrent -1: must be >= 0"),
     (["--workers-per-trial", "0"], "--workers-per-trial 0: must be >= 1"),
     (["--seed", "-3"], "--seed -3: must be >= 0"),
+    (["--folds", "1"], "--folds 1: must be >= 2"),
+    (["--folds", "3", "--set", "fold=0"], "--folds 3 sets fold=-1 but --set fold=0 says otherwise"),
     (["--name", "a/b"], "--name 'a/b': must be one folder name"),
     (["--name", ".."], "--name '..': must be one folder name"),
     (["--cpus-per-trial", "3", "--num-cpus", "2"], "--cpus-per-trial 3 needs 3 CPUs per trial but the local Ray "

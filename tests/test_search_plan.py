@@ -119,3 +119,10 @@ def test_the_spaces_default_point_is_the_first_trial(alg):
         assert {k: suggested[k] for k in first} == first and "lr" not in suggested  # pinned: not searched
     else:
         assert searcher._points_to_evaluate == [first]
+
+
+def test_folds_pins_every_fold_as_one_candidate():
+    args = search.build_parser().parse_args(["--space", "tiny", "--folds", "4", "--storage", "/tmp/unused"])
+    p = search.plan(args)
+    assert p.pins["num_folds"] == 4 and p.pins["fold"] == -1
+    assert all(cfg.num_folds == 4 and cfg.fold == -1 for cfg in p.variants)

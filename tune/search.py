@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainables.config import ConfigError, TrialConfig, parse_overrides
+from trainables.config import ALL_FOLDS, ConfigError, TrialConfig, parse_overrides
 from trainables.data import DataError
 from trainables.fileio import OutputError
 from trainables.metrics import METRIC, MODE
@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the search algorithm and of every trial")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="pin a knob for every trial, e.g. --set max_length=96 (repeatable)")
+    p.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="train each sampled config on all K folds of train+dev as one candidate (out-of-fold "
+                        "predictions; same as --set num_folds=K --set fold=-1)")
     p.add_argument("--dry-run", action="store_true", help="validate space and data, print the plan, start nothing")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2, 3),
                    help="1: a line per trial event (default); 0: summary only; 2: Ray's table; 3: more")
@@ -91,9 +94,22 @@ class Plan:
     variants: list[TrialConfig]  # one config per backbone variant: what the driver tokenizes once
 
 
+def fold_pins(folds: int, pins: dict[str, Any]) -> dict[str, Any]:
+    if folds < 2:
+        raise ConfigError(f"--folds {folds}: must be >= 2 (K folds of train+dev, each config trained on all K)")
+    wanted = {"num_folds": folds, "fold": ALL_FOLDS}
+    for key, value in wanted.items():
+        if key in pins and pins[key] != value:
+            raise ConfigError(f"--folds {folds} sets {key}={value} but --set {key}={pins[key]} says otherwise: "
+                              "drop one of them")
+    return wanted
+
+
 def plan(args: argparse.Namespace) -> Plan:
     space = load_space(args.space)
     pins = parse_overrides(args.overrides)
+    if args.folds is not None:
+        pins = {**pins, **fold_pins(args.folds, pins)}
     sched = space.scheduler
     given = lambda value, default: default if value is None else value  # noqa: E731 (0 is given, not default)
     max_epochs = given(args.max_epochs, int(pins.get("max_epochs", sched.get("max_epochs", 3))))
