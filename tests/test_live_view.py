@@ -28,7 +28,7 @@ def test_events_are_one_short_line_each(capsys):
     v.on_trial_complete(0, [a], a)
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 4 and all(len(line) <= MAX_WIDTH for line in out)
-    assert "lr=0.001" in out[0] and "…" in out[0]
+    assert "lr=0.001" in out[0] and "..." in out[0]
     assert out[1].endswith("val_pearson 0.5000  best so far") and "best" not in out[2]
     assert "stopped by the scheduler at epoch 1.00 of 2" in out[3]
 
@@ -71,7 +71,7 @@ def test_the_view_pickles_into_ray_experiment_state():
 
 def test_clip_keeps_short_lines_and_marks_cut_ones():
     assert clip("abc", 5) == "abc"
-    assert clip("abcdefgh", 5) == "abcd…"
+    assert clip("abcdefgh", 5) == "ab..."
 
 
 def test_an_unchanged_status_is_not_repeated_every_30_s(capsys):

@@ -25,7 +25,7 @@ def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     text = str(value)
-    return text if len(text) <= 24 else "…" + text[-23:]
+    return text if len(text) <= 24 else "..." + text[-21:]
 
 
 def _duration(seconds: float) -> str:
@@ -140,7 +140,10 @@ class LiveView(tune.Callback):
         best = f"best {self.best[0]:.4f} ({self.best[1]})" if self.best else "best -"
         elapsed = now - (self.started_at or now)
         # every unfinished trial could still run to max_epochs: the estimate is an upper bound
-        eta = f"ETA <= {_duration(elapsed / spent * (budget - spent))}" if spent > 0 else "ETA -"
+        if running + pending == 0:
+            eta = "all done"
+        else:
+            eta = f"ETA <= {_duration(elapsed / spent * (budget - spent))}" if spent > 0 else "ETA -"
         return (f"status: {running} running, {pending} pending, {done} done"
                 f"{f' ({self.stopped_early} stopped early)' if self.stopped_early else ''} | "
                 f"epochs {spent:.1f}/{budget:g} | {best} | {eta}")

@@ -8,7 +8,8 @@ MAX_WIDTH = 160
 
 
 def clip(line: str, width: int = MAX_WIDTH) -> str:
-    return line if len(line) <= width else line[: width - 1] + "…"
+    # ASCII dots: a byte-counting reader (mawk, some log viewers) sees the same width as a terminal
+    return line if len(line) <= width else line[: width - 3] + "..."
 
 
 def say(line: str, *, indent: int = 0, width: int = MAX_WIDTH) -> None:
