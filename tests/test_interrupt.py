@@ -34,6 +34,8 @@ def test_sigterm_takes_the_graceful_sigint_path_and_exits_143():
 
 
 def test_sigterm_outside_a_fit_is_a_keyboard_interrupt():
+    # Python's own SIGINT handler, as in a fresh driver (an earlier test's Ray or Lightning may have left theirs)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     signals = Signals().install()
     try:
         with pytest.raises(KeyboardInterrupt):
@@ -41,6 +43,7 @@ def test_sigterm_outside_a_fit_is_a_keyboard_interrupt():
             time.sleep(1)
     finally:
         signals.uninstall()
+        signal.signal(signal.SIGINT, previous)
     assert signals.exit_code() == 143
 
 
