@@ -219,5 +219,6 @@ def test_quarter_gpus_put_four_trials_on_one_gpu_at_once(make_cluster, tmp_path,
     assert {r["node_id"] for rows in results.values() for r in rows} == {cluster.head_node.node_id}
     # and the trials really ran at the same time: every one started before any one finished
     starts = [rows[0]["timestamp"] - rows[0]["time_total_s"] for rows in results.values()]
-    ends = [rows[-1]["timestamp"] for rows in results.values()]
+    # Ray's `timestamp` is whole seconds (floored): a trial ended before timestamp + 1
+    ends = [rows[-1]["timestamp"] + 1 for rows in results.values()]
     assert max(starts) < min(ends), (starts, ends)

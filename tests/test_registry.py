@@ -127,10 +127,10 @@ def test_toy_loss_and_toy_format_train_end_to_end(toys, pipe_data, micro_config)
     assert seen.val_loss == pytest.approx(expected, rel=1e-4)  # the loss really used is the toy's
 
 
-def test_toy_format_is_offered_by_predict(toys, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    argv = ["--ensemble", str(tmp_path / "nope.json"), "--input", str(tmp_path / "x.pipes"),
-            "--output", str(tmp_path / "out.csv"), "--format", "toy_pipes"]
-    assert predict.main(argv) == 2  # past argparse: the format is a valid choice
+def test_toy_format_is_offered_by_predict(toys, pipe_data, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    argv = ["--ensemble", str(tmp_path / "nope.json"), "--input", str(pipe_data["dev"]),
+            "--output", str(tmp_path / "out.csv"), "--format", "toy_pipes", "--number-rows"]
+    assert predict.main(argv) == 2  # the input was read in the toy format; then the missing ensemble is named
     assert "nope.json not found" in capsys.readouterr().err
 
 
