@@ -36,3 +36,17 @@ def test_closing_lines_fit_and_an_interrupted_search_gets_no_next_commands(capsy
     assert any(line.strip() == "python ensemble/select.py --experiment /runs/x" for line in out)
     print_closing("/runs/x", board, summary, {}, next_steps=False)
     assert "ensemble/select.py" not in capsys.readouterr().out
+
+
+def test_a_long_command_is_wrapped_so_that_it_still_runs_when_pasted():
+    import shlex
+    import subprocess
+
+    from tune.terminal import shell_lines
+
+    command = shlex.join(["python", "tune/search.py", "--storage", "/s/" + "d" * 120, "--name", "a b", "--resume"])
+    text = shell_lines(command)
+    assert len(text.splitlines()) > 1 and all(len(line) <= MAX_WIDTH for line in text.splitlines())
+    echoed = subprocess.run(["bash", "-c", "printf '%s\\n' " + text.split(" ", 1)[1]], capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    assert echoed == shlex.split(command)[1:]

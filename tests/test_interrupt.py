@@ -92,7 +92,7 @@ def test_sigterm_to_the_driver_stops_the_search_gracefully(tmp_path, micro_backb
                                                     lambda pid: os.kill(pid, signal.SIGTERM))
     assert finished and rc == 143, out[-3000:]
     assert json.loads((exp / "summary.json").read_text())["state"] == "interrupted"
-    assert "resume with: python tune/search.py" in out
+    assert "resume with:\npython tune/search.py" in out
 
 
 @pytest.mark.slow
@@ -109,7 +109,7 @@ def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
     assert summary["state_line"] == f"interrupted: {len(done)} of 5 trials finished"
     # a trial that never ran shows only what it was given: the pinned batch limit, never an invented 0
     assert (lb.loc[lb["status"] == PENDING, "config/limit_train_batches"].fillna(6) == 6).all()
-    assert "resume with: python tune/search.py" in out
+    assert "resume with:\npython tune/search.py" in out
     assert int(out.rsplit("stopped in ", 1)[1].rstrip("s")) < 60, "a stop signal should end the search in seconds"
 
     # a bare resume (settings from invocation.json) finishes the experiment; no finished trial runs again

@@ -17,6 +17,7 @@ from trainables.config import ConfigError
 from trainables.fileio import OutputError
 from tune import invocation, storage
 from tune.interrupt import Signals
+from tune.terminal import shell_lines
 
 if TYPE_CHECKING:
     from tune.search import Plan
@@ -145,7 +146,7 @@ def print_interrupted(summary: dict[str, Any], record: dict[str, Any]) -> bool:
         return False
     print(f"\n{summary['state_line']} (unfinished trials are INTERRUPTED or PENDING in leaderboard.csv, never "
           "TERMINATED)")
-    print(f"resume with: {record['resume_command']}", flush=True)
+    print(f"resume with:\n{shell_lines(record['resume_command'])}", flush=True)
     return True
 
 
@@ -159,7 +160,7 @@ def interrupted_early(p: Plan | None, record: dict[str, Any] | None, signals: Si
     """A stop signal outside Ray's graceful handling (before the fit, or a second Ctrl-C)."""
     print("\ninterrupted", file=sys.stderr, end="")
     if p is not None and record is not None and Path(p.experiment).joinpath("tuner.pkl").exists():
-        print(f": resume with: {record['resume_command']}", file=sys.stderr)
+        print(f": resume with:\n{shell_lines(record['resume_command'])}", file=sys.stderr)
     else:
         print(" before the search started: nothing to resume", file=sys.stderr)
     return signals.exit_code()

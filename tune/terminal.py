@@ -18,3 +18,18 @@ def say(line: str, *, indent: int = 0, width: int = MAX_WIDTH) -> None:
                            break_on_hyphens=False) or [""]
     for piece in pieces:
         print(clip(piece, width))
+
+
+def shell_lines(command: str, width: int = MAX_WIDTH - 4) -> str:
+    """A shell command that still runs when pasted, wrapped with backslash-newlines to fit `width`."""
+    import shlex
+
+    lines, current = [], ""
+    for word in shlex.split(command):
+        piece = shlex.quote(word)
+        if current and len(current) + 1 + len(piece) > width - 2:
+            lines.append(current + " \\")
+            current = "    " + piece
+        else:
+            current = f"{current} {piece}" if current else piece
+    return "\n".join([*lines, current])
