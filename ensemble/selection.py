@@ -117,12 +117,27 @@ def postprocess(prediction: np.ndarray, decimals: int | None) -> np.ndarray:
 
 
 def choose(selections: dict[str, Selection], held: dict[str, HeldOut], requested: str) -> str:
+    """`--method all`: the simplest method whose held-out Pearson is within one standard error of the best's.
+
+    Every method is scored on the same random halves, so the comparison is paired: a more complex method
+    (weights, more members, stacking) must beat a simpler one by more than the noise of those halves, or the
+    simpler one is chosen (the one-standard-error rule). Each method's simplicity rank is part of its
+    registration (ensemble/methods.py).
+    """
     if requested != "all":
         return requested
-    # Exact held-out ties (identical weights, e.g. a random search that found the full set) go to the simpler
-    # one: each method's simplicity rank is part of its registration (ensemble/methods.py).
     ranked = sorted(selections, key=lambda n: METHODS.get(n).meta["simplicity"])
-    return max(ranked, key=lambda n: nan_to_worst(np.array([held[n].mean]))[0])
+    best = max(ranked, key=lambda n: nan_to_worst(np.array([held[n].mean]))[0])
+    top = np.asarray(held[best].held_out, dtype=np.float64)
+    for name in ranked:  # simplest first
+        if name == best:
+            return best
+        diff = top - np.asarray(held[name].held_out, dtype=np.float64)
+        if diff.size < 2 or not np.isfinite(diff).all():
+            continue
+        if diff.mean() <= diff.std(ddof=1) / np.sqrt(diff.size):
+            return name
+    return best
 
 
 def _print_summary(

@@ -184,3 +184,27 @@ def test_runs_as_a_script_from_another_directory(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (synth.root / "ensemble" / "submission.csv").is_file()
+
+
+def _held(method: str, scores):
+    from ensemble.honest import HeldOut
+
+    return HeldOut(method, list(scores), list(scores))
+
+
+def test_method_all_keeps_a_simpler_method_unless_the_complex_one_wins_beyond_the_noise():
+    from ensemble.selection import Selection, choose
+
+    rng = np.random.default_rng(0)
+    base = 0.9 + rng.normal(0, 0.01, 40)  # per-repeat held-out Pearson of `single` on 40 shared halves
+    selections = {m: Selection(m, np.ones(1), 0.9, 0.0) for m in ("single", "mean", "greedy")}
+    # greedy is ahead on average, but by less than the paired noise: the simpler `mean` is kept
+    noisy = {"single": _held("single", base - 0.02), "mean": _held("mean", base),
+             "greedy": _held("greedy", base + 0.001 + np.tile([0.02, -0.02], 20))}
+    assert noisy["greedy"].mean > noisy["mean"].mean
+    assert choose(selections, noisy, "all") == "mean"
+    # ahead on every half by a clear margin: greedy wins
+    clear = {**noisy, "greedy": _held("greedy", base + 0.01)}
+    assert choose(selections, clear, "all") == "greedy"
+    # a method asked for by name is used as asked
+    assert choose(selections, noisy, "single") == "single"
