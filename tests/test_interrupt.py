@@ -120,3 +120,14 @@ def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
     for trial_id, reports in finished.items():
         assert (h["trial_id"] == trial_id).sum() == reports == 2
     assert json.loads((exp / "summary.json").read_text())["state"] == "finished"
+
+
+def test_paused_trials_of_a_finished_hyperband_search_are_not_resumable():
+    from tune.results import _interrupted_statuses
+
+    finished = {"a": "TERMINATED", "b": "PAUSED", "c": "TERMINATED"}  # HyperBand never resumed b: it is done
+    assert _interrupted_statuses(finished, expected_trials=3) == {"a": "TERMINATED", "c": "TERMINATED"}
+    stopped = {"a": "TERMINATED", "b": "PAUSED", "c": "PENDING"}  # Ctrl-C: c was running, b waits for a rung
+    assert _interrupted_statuses(stopped, expected_trials=3) == stopped
+    missing = {"a": "TERMINATED", "b": "PAUSED"}  # the searcher had not created every trial yet
+    assert _interrupted_statuses(missing, expected_trials=3) == missing

@@ -48,11 +48,19 @@ def _trial_rows(result_grid, saved: dict[str, str]) -> tuple[list[dict[str, Any]
     return rows, histories
 
 
+def _interrupted_statuses(saved: dict[str, str], expected_trials: int | None) -> dict[str, str]:
+    """The saved statuses that mean "unfinished". HyperBand/BOHB leave the trials they never resumed PAUSED in
+    the state of a search that ran to its end; only when something was still running or pending (an interrupted
+    search: Ray saves running trials as PENDING) or trials are missing is a PAUSED trial resumable."""
+    cut_short = any(v in ("PENDING", "RUNNING") for v in saved.values()) or len(saved) < (expected_trials or 0)
+    return saved if cut_short else {k: v for k, v in saved.items() if v != "PAUSED"}
+
+
 def write_experiment_files(
     exp_dir: str, result_grid, *, space: str, wall_seconds: float, max_epochs: int, extra: dict[str, Any] | None = None,
     expected_trials: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    rows, histories = _trial_rows(result_grid, saved_statuses(exp_dir))
+    rows, histories = _trial_rows(result_grid, _interrupted_statuses(saved_statuses(exp_dir), expected_trials))
     return write_tables(exp_dir, rows, histories, space=space, wall_seconds=wall_seconds, max_epochs=max_epochs,
                         extra=extra, expected_trials=expected_trials)
 
