@@ -26,3 +26,16 @@ def test_a_resume_adds_its_wall_time_to_the_first_runs(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps({"wall_seconds": 40.5}))
     assert faults.wall_seconds(str(tmp_path), 5.0, resume=True) == 45.5
     assert faults.wall_seconds(str(tmp_path), 5.0, resume=False) == 5.0
+
+
+def test_a_driver_killed_before_ray_saved_any_state_starts_afresh_on_resume(tmp_path, capsys):
+    exp = tmp_path / "e"
+    exp.mkdir()
+    with pytest.raises(ConfigError, match="no experiment to resume at"):
+        faults.ray_state_saved(str(exp), None)
+    (exp / "tuner.pkl").write_bytes(b"")  # all Ray wrote before the kill
+    (exp / "invocation.json").write_text("{}")
+    assert faults.ray_state_saved(str(exp), None) is False
+    assert "stopped before Ray saved any trial state: starting it afresh" in capsys.readouterr().out
+    (exp / "experiment_state-2026-01-01_00-00-00.json").write_text('{"trial_data": []}')
+    assert faults.ray_state_saved(str(exp), None) is True

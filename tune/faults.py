@@ -63,6 +63,21 @@ def record_invocation(exp: str, record: dict[str, Any], resume: bool) -> None:
         invocation.write(exp, record)
 
 
+def ray_state_saved(exp: str, tune) -> bool:
+    """Whether Ray saved the experiment's trial state. A driver killed in its first seconds leaves only
+    tuner.pkl (and our invocation.json): restoring that fails inside Ray (a searcher without its space), while
+    nothing ran that a fresh start with the recorded settings would lose."""
+    if "://" in exp:
+        return tune.Tuner.can_restore(exp)
+    if any(Path(exp).glob("experiment_state-*.json")):
+        return True
+    if not Path(exp, invocation.INVOCATION_FILE).is_file():
+        raise ConfigError(f"--resume: no experiment to resume at {exp} (check --storage and --name)")
+    print(f"[sts-tune] {exp} stopped before Ray saved any trial state: starting it afresh with its recorded "
+          "settings", flush=True)
+    return False
+
+
 def restore(tune, exp: str, trainable, record: dict[str, Any]):
     """Tuner.restore, with an unreadable saved state (a full disk cut it) reported in one line."""
     _check_saved_state(exp)

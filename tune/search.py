@@ -283,12 +283,10 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
             callbacks=callbacks,
             verbose=ray_verbose,
         )
-        if args.resume:
-            if not tune.Tuner.can_restore(exp):
-                raise ConfigError(f"--resume: no experiment to resume at {exp} (check --storage and --name)")
+        if args.resume and faults.ray_state_saved(exp, tune):
             print(f"[sts-tune] resuming {exp}", flush=True)
             tuner = faults.restore(tune, exp, trainable, record)
-        else:
+        else:  # a new search, or one stopped before Ray saved any trial state: nothing ran to keep
             search_alg = args.search_alg
             tuner = tune.Tuner(
                 trainable,
