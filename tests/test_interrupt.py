@@ -131,3 +131,16 @@ def test_paused_trials_of_a_finished_hyperband_search_are_not_resumable():
     assert _interrupted_statuses(stopped, expected_trials=3) == stopped
     missing = {"a": "TERMINATED", "b": "PAUSED"}  # the searcher had not created every trial yet
     assert _interrupted_statuses(missing, expected_trials=3) == missing
+
+
+def test_an_inherited_ignored_sigint_is_handled_before_the_fit():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for a driver started with `&` from a script
+    signals = Signals().install()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    finally:
+        signals.uninstall()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # restored as found
+        signal.signal(signal.SIGINT, previous)

@@ -33,6 +33,11 @@ class Signals:
         self._previous: dict[int, Any] = {}
 
     def install(self) -> Signals:
+        # a driver started with `&` from a script inherits SIGINT ignored; Ray's fit handles it anyway, so the
+        # time before the fit must too, or a Ctrl-C/kill -INT then is lost and the search runs on
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            self._previous.setdefault(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             previous = signal.signal(sig, self._forward)
             self._previous.setdefault(sig, previous)
