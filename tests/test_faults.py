@@ -30,9 +30,10 @@ def test_a_resume_adds_its_wall_time_to_the_first_runs(tmp_path):
 
 def test_a_driver_killed_before_ray_saved_any_state_starts_afresh_on_resume(tmp_path, capsys):
     exp = tmp_path / "e"
-    exp.mkdir()
     with pytest.raises(ConfigError, match="no experiment to resume at"):
         faults.ray_state_saved(str(exp), None)
+    exp.mkdir()  # the driver was killed before it wrote anything
+    assert faults.ray_state_saved(str(exp), None) is False
     (exp / "tuner.pkl").write_bytes(b"")  # all Ray wrote before the kill
     (exp / "invocation.json").write_text("{}")
     assert faults.ray_state_saved(str(exp), None) is False

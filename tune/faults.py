@@ -71,7 +71,7 @@ def ray_state_saved(exp: str, tune) -> bool:
         return tune.Tuner.can_restore(exp)
     if any(Path(exp).glob("experiment_state-*.json")):
         return True
-    if not Path(exp, invocation.INVOCATION_FILE).is_file():
+    if not Path(exp).is_dir():  # most likely a typo in --storage/--name: never start a search the user did not ask for
         raise ConfigError(f"--resume: no experiment to resume at {exp} (check --storage and --name)")
     print(f"[sts-tune] {exp} stopped before Ray saved any trial state: starting it afresh with its recorded "
           "settings", flush=True)
