@@ -166,6 +166,9 @@ def ray_output(verbose: int) -> tuple[dict[str, Any], int]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Trial processes' own output (Lightning, checkpoint notices, the SystemExit of a trial the scheduler stopped)
     # stays in each trial's log file; failures reach the view through the trial's error file.
-    for name in ("ray", "ray.tune", "ray.train"):
+    for name in ("ray", "ray.train"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Tune's own "Trial task failed" error (with the whole actor-death story) repeats what the view's
+    # `failed (attempt k of n)` / `ERROR after k attempt(s)` line says, with the error file named
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     return {"log_to_driver": False, "logging_level": logging.ERROR}, 0
