@@ -97,7 +97,10 @@ def test_trials_are_spread_over_the_worker_nodes(make_cluster, tmp_path, micro_b
                            "--address", cluster.address, "--verbose", "0"])
     assert refused == 2 and not (tmp_path / "store" / "nope" / "leaderboard.csv").exists()
 
-    exp = run_search(cluster, tmp_path / "store", space, "--num-samples", "2", "--max-epochs", "1")
+    # a reused worker keeps taking trials on its node when one finishes before the other starts: placement is
+    # what this test is about, so each trial gets a fresh worker
+    exp = run_search(cluster, tmp_path / "store", space, "--num-samples", "2", "--max-epochs", "1",
+                     "--reuse-workers", "off")
     lb = pd.read_csv(exp / "leaderboard.csv")
     assert len(lb) == 2 and (lb["status"] == "TERMINATED").all()
     used = {r["node_id"] for rows in trial_results(exp).values() for r in rows}
