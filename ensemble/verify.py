@@ -7,12 +7,13 @@ an id mismatch blamed on another trial, or as a library silently shrunk to the r
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from trainables.fileio import file_digest
 
 DATA_JSON = "data.json"
 SUMMARY_JSON = "summary.json"
@@ -43,15 +44,6 @@ def interrupted_note(experiment: Path) -> str | None:
             "and checkpointed trials are candidates; resume the search (tune/search.py … --resume) for the rest")
 
 
-def _digest(path: Path) -> tuple[int, str]:
-    h, lines = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            lines += chunk.count(b"\n")
-    return max(lines - 1, 0), h.hexdigest()
-
-
 def _ids(path: Path) -> list[str] | None:
     try:
         return pd.read_csv(path, usecols=["id"], dtype=str, keep_default_na=False)["id"].tolist()
@@ -77,7 +69,8 @@ def problem(checkpoint: Path, files: dict[str, str], data_ids: dict[str, list[st
         if want is not None:
             if not path.is_file():
                 return f"{path} is missing (its checkpoint recorded {want['rows']} rows)"
-            rows, sha = _digest(path)
+            digest = file_digest(path)
+            rows, sha = digest["rows"], digest["sha256"]
             if sha != want.get("sha256"):
                 if rows != want.get("rows"):
                     return f"{path} has {rows} rows, its checkpoint recorded {want['rows']}: cut short or edited"

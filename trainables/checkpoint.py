@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainables.fileio import publishable
+from trainables.fileio import file_digest, publishable
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
@@ -66,16 +65,6 @@ def write_checkpoint(
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return directory
-
-
-def file_digest(path: Path) -> dict[str, Any]:
-    """{"rows": data rows (lines after the header), "sha256": of the bytes} of a prediction CSV."""
-    h, lines = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-            lines += chunk.count(b"\n")
-    return {"rows": max(lines - 1, 0), "sha256": h.hexdigest()}
 
 
 def prediction_digests(directory: Path) -> dict[str, dict[str, Any]]:

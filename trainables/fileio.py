@@ -6,6 +6,7 @@ shared cluster or NFS would be unreadable to everyone else. Give them the mode a
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -95,3 +96,13 @@ def check_output(path: str | os.PathLike[str], *, flag: str = "--output", is_fil
             f"{flag} {target}: only {free:.0f} MB free on {existing} (at least {need:.0f} MB needed); "
             "free some space or choose another location"
         )
+
+
+def file_digest(path: Path) -> dict[str, int | str]:
+    """{"rows": data rows (lines after the header), "sha256": of the bytes} of a prediction CSV."""
+    h, lines = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            lines += chunk.count(b"\n")
+    return {"rows": max(lines - 1, 0), "sha256": h.hexdigest()}
