@@ -19,6 +19,7 @@ from pathlib import Path
 from trainables.config import ALL_FOLDS, ConfigError, parse_overrides
 from trainables.data import DataError
 from trainables.fileio import OutputError, atomic_write_text, check_output
+from trainables.precision import cpu_precision_warning
 from trainables.space import load_space
 
 
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -60,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     for line in data.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if not _on_gpu() and (line := cpu_precision_warning(cfg.precision)):
         print(f"warning: {line}", file=sys.stderr)
     if data.augmentation_report:
         print(data.augmentation_report)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from trainables.backbones import BackboneUnavailable, Kind, acquire_backbone, plan_backbone
 from trainables.config import ConfigError
 from trainables.fileio import check_output
+from trainables.precision import cpu_precision_warning
 
 if TYPE_CHECKING:
     from tune.search import Plan
@@ -124,6 +125,16 @@ def check_trial_fits(args: argparse.Namespace) -> None:
             f"--cpus-per-trial {args.cpus_per_trial:g}{workers} needs {need:g} CPUs per trial but the local Ray "
             f"instance has {have} (--num-cpus, else this machine's cores): no trial could start; lower it"
         )
+
+
+def precision_warnings(p: Plan, args: argparse.Namespace) -> list[str]:
+    """A local CPU search whose trials would autocast to bf16 on a CPU without native bf16 (many times slower)."""
+    if args.address or args.gpus_per_trial > 0:
+        return []  # trials run on GPUs, or on a cluster's nodes whose CPUs are not this one
+    precisions = {cfg.precision for cfg in p.variants}
+    if "precision" in p.space.search and "precision" not in p.pins:
+        precisions |= {str(v) for v in p.space.search["precision"].values()}
+    return [line for prec in sorted(precisions) if (line := cpu_precision_warning(prec))]
 
 
 def check_storage(p: Plan, resume: bool) -> None:

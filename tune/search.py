@@ -29,7 +29,14 @@ from tune import faults, storage
 from tune.interrupt import Signals
 from tune.lock import held
 from tune.machine import add_resource_arguments, fit_machine, reuse_workers
-from tune.preflight import check_backbones, check_resources, check_schedule, check_storage, check_trial_fits
+from tune.preflight import (
+    check_backbones,
+    check_resources,
+    check_schedule,
+    check_storage,
+    check_trial_fits,
+    precision_warnings,
+)
 from tune.storage import check_storage_for_cluster
 from tune.terminal import say
 
@@ -358,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         data_info = validate_data(p)
         print_plan(p, args)
+        for line in precision_warnings(p, args):
+            print(f"warning: {line}", file=sys.stderr)
         say(f"data        train {data_info['train_rows']} rows ({data_info['train_path']}), dev "
             f"{data_info['dev_rows']} rows ({data_info['dev_path']})"
             + (f", test {data_info['test_rows']} rows" if data_info["test_rows"] else ", no test file")
