@@ -119,3 +119,18 @@ def test_a_search_of_units(tmp_path, micro_backbone, small_data) -> None:
         assert len(pd.read_csv(Path(ckpt) / "dev_predictions.csv")) == POOL_ROWS
     assert select_cli.main(["--experiment", str(tmp_path / "store" / "u"), "--holdout-repeats", "5",
                             "--trials", "50", "--ensemble-size", "5"]) == 0
+
+
+def test_a_unit_records_its_prediction_files_and_a_cut_one_is_named(micro_config, small_data, tmp_path) -> None:
+    from ensemble.verify import problem
+
+    unit(micro_config, small_data, tmp_path / "unit")
+    meta = json.loads((tmp_path / "unit" / "meta.json").read_text())
+    assert meta["predictions"]["dev_predictions.csv"]["rows"] == POOL_ROWS
+    files = {"dev": "dev_predictions.csv", "test": "test_predictions.csv"}
+    assert problem(tmp_path / "unit", files, {}) is None
+    oof = tmp_path / "unit" / "dev_predictions.csv"
+    lines = oof.read_text().splitlines(keepends=True)
+    oof.write_text("".join(lines[: len(lines) // 2]))  # cut at a line boundary: still a valid CSV
+    found = problem(tmp_path / "unit", files, {})
+    assert found and "dev_predictions.csv" in found and "cut short" in found

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,7 @@ def write_checkpoint(
     """Write into a staging folder beside `directory`, then rename: a crash never leaves half a checkpoint."""
     from safetensors.torch import save_model
 
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with staged(Path(directory)) as stage:
         # weights only (no optimizer state): ~3x smaller than a Lightning checkpoint, enough to predict
         save_model(model, str(stage / WEIGHTS))
         (stage / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False))
@@ -55,8 +54,18 @@ def write_checkpoint(
                 # a labelled test set: the label rides along so the ensemble can report (never select on) it
                 test_df.insert(1, "label", test["label"])
             test_df.to_csv(stage / TEST_PREDICTIONS, index=False)
-        # last: what the prediction files must hold, so a reader can tell a damaged one (ensemble/verify.py)
-        (stage / META).write_text(json.dumps({**meta, "predictions": prediction_digests(stage)}, indent=2))
+        write_meta(stage, meta)
+    return Path(directory)
+
+
+@contextmanager
+def staged(directory: Path) -> Iterator[Path]:
+    """A staging folder beside `directory`, renamed onto it when the block ends: a crash or a full disk never
+    leaves half a checkpoint, and a reader sees the old one or the new one."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        yield stage
         publishable(stage)
         if directory.exists():
             shutil.rmtree(directory)
@@ -64,7 +73,12 @@ def write_checkpoint(
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return directory
+
+
+def write_meta(stage: Path, meta: dict[str, Any]) -> None:
+    """meta.json, written last: it records what the prediction files must hold, so a reader can tell a damaged
+    one (ensemble/verify.py)."""
+    (stage / META).write_text(json.dumps({**meta, "predictions": prediction_digests(stage)}, indent=2))
 
 
 def prediction_digests(directory: Path) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,6 @@ stopping inside a unit; a failed unit restarts from its first fold).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -25,9 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainables.checkpoint import CONFIG, DEV_PREDICTIONS, META, TEST_PREDICTIONS
+from trainables.checkpoint import CONFIG, DEV_PREDICTIONS, TEST_PREDICTIONS, staged, write_meta
 from trainables.config import ALL_FOLDS, TrialConfig
-from trainables.fileio import publishable
 from trainables.metrics import METRIC, pearson
 
 FOLDS_FILE = "folds.json"
@@ -111,26 +109,17 @@ def train_all_folds(cfg: TrialConfig, hooks: Any = None, *, quiet: bool = False)
 
 def write_unit(directory: Path, folds_root: Path, cfg: TrialConfig, metrics: dict[str, Any], oof: pd.DataFrame,
                test: pd.DataFrame | None) -> Path:
-    """The unit checkpoint, staged beside `directory` and renamed into place."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    """The unit checkpoint, staged beside `directory` and renamed into place (trainables/checkpoint.staged)."""
+    with staged(directory) as stage:
         names = [f"fold_{i}" for i in range(cfg.num_folds)]
         for name in names:
             shutil.copytree(folds_root / name, stage / name)
         (stage / FOLDS_FILE).write_text(json.dumps({"num_folds": cfg.num_folds, "folds": names}, indent=2))
         (stage / CONFIG).write_text(json.dumps(cfg.to_dict(), indent=2, ensure_ascii=False))
-        (stage / META).write_text(json.dumps(metrics, indent=2))
         oof[["id", "label", "prediction"]].to_csv(stage / DEV_PREDICTIONS, index=False)
         if test is not None:
             test.to_csv(stage / TEST_PREDICTIONS, index=False)
-        publishable(stage)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(stage, directory)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
+        write_meta(stage, metrics)  # last, with the prediction files' rows and hashes, as a trial checkpoint's
     return directory
 
 
