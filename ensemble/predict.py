@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         "--batch-size",
         type=int,
         default=None,
-        help="pairs per inference batch (default: each member's eval_batch_size)",
+        help="pairs per inference batch, a plain row count (default: each member's own batching: eval_batch_size rows "
+             "and at most eval_batch_tokens padded token slots per batch)",
     )
     parser.add_argument("--number-rows", action="store_true",
                         help="accept an input without ids: the rows are numbered as its format does (NAME_00000, …)")
