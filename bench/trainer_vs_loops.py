@@ -9,7 +9,8 @@ it), gradient clipping, batch size, torch threads and number of steps, with drop
          trial runs (validation off; `--precision` picks fp32 or CPU `bf16-mixed` autocast)
   hand   a plain loop a user would write: the token ids from the same cache, sorted by length inside shuffled pools
          of 100 batches, `tokenizer.pad` per batch, `model.train()`, forward, backward, clip, step
-  hf     `transformers.Trainer` with its length-grouped sampler (`train_sampling_strategy="group_by_length"`) and the same model module
+  hf     `transformers.Trainer` with its length-grouped sampler (`train_sampling_strategy="group_by_length"`) and
+         the same model module (its default optimizer: fused AdamW, as ours; hand uses torch's default AdamW)
 
 Each side runs in its own thread, but only the side holding the baton computes: a side trains `--chunk` steps,
 stops its clock and hands the baton on, so background load hits every side alike. The first chunk of each side
@@ -363,13 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     ref = baton.clocks[args.sides[0]]
     ref_rate = ref.samples / ref.seconds
     print(f"\nwall {wall:.0f} s, load average at the end {os.getloadavg()[0]:.1f}")
-    print(f"{'side':<10} {'timed steps':>11} {'samples/s':>10} {'vs ' + args.sides[0]:>8} {'pad share':>10} "
-          f"{'dev Pearson':>12}")
+    # samples/s depends on which pairs a side's steps drew (each side orders the data its own way); tokens/s
+    # (real tokens, padding excluded) is the rate to compare when the sides' mean pair lengths differ
+    ref_tok = ref.real_tokens / ref.seconds
+    print(f"{'side':<10} {'timed steps':>11} {'samples/s':>10} {'vs ' + args.sides[0]:>8} {'tokens/s':>9} "
+          f"{'vs ' + args.sides[0]:>8} {'tokens/pair':>11} {'pad share':>10} {'dev Pearson':>12}")
     for n in args.sides:
         c = baton.clocks[n]
-        rate = c.samples / c.seconds
-        print(f"{n:<10} {c.timed_steps:>11} {rate:>10.2f} {rate / ref_rate:>7.2f}x {1 - c.real_tokens / c.tokens:>10.3f} "
-              f"{pearson(preds[n], y):>12.4f}")
+        rate, tok = c.samples / c.seconds, c.real_tokens / c.seconds
+        print(f"{n:<10} {c.timed_steps:>11} {rate:>10.2f} {rate / ref_rate:>7.2f}x {tok:>9.0f} {tok / ref_tok:>7.2f}x "
+              f"{c.real_tokens / c.samples:>11.1f} {1 - c.real_tokens / c.tokens:>10.3f} {pearson(preds[n], y):>12.4f}")
     return 0
 
 
