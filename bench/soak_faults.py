@@ -3,12 +3,13 @@
     python bench/soak_faults.py --kinds sigint kill_driver kill_worker disk_full --cycles 5 --seed 1
 
 Each cycle runs `tune/search.py --space tiny --max-epochs 2 --set limit_train_batches=10 --num-samples 4` in a
-fresh storage folder and hits it with one fault:
+fresh storage folder and hits it with one fault at a random point (after 1-5 reported results plus 0-2 s; for
+sigint and kill_driver one cycle in five during start-up instead, 3-12 s in):
 
-  sigint       SIGINT to the driver's whole process group (what Ctrl-C does) after a random 8-27 s: exit 130
-  kill_driver  SIGKILL to the driver alone after a random 8-27 s: exit 137 (-9)
-  kill_worker  SIGKILL to one of this search's `ray::ImplicitFunc` trial workers at a random point: Tune retries
-               the trial from its checkpoint and the search ends by itself, 4/4, exit 0
+  sigint       SIGINT to the driver's whole process group (what Ctrl-C does): exit 130
+  kill_driver  SIGKILL to the driver alone: exit 137 (-9)
+  kill_worker  SIGKILL to one of this search's `ray::ImplicitFunc` trial workers: Tune retries the trial from
+               its checkpoint and the search ends by itself, 4/4, exit 0
   disk_full    the storage is a 60 MB tmpfs, too small for 4 trials: the driver stops in one line
                (`error: no space left on …`), exit 2; the tmpfs is then grown to 300 MB (needs root)
 
@@ -17,8 +18,7 @@ num-samples rows, all TERMINATED; every trial known before the fault is still th
 the folder called finished before the fault (TERMINATED in leaderboard.csv or in Ray's newest
 experiment_state-*.json) has exactly as many result.json lines after the resume (none re-run). One line per
 cycle, then a totals table; exit 1 if any cycle failed. Drivers run with PYTHONFAULTHANDLER=1 so a crash
-(e.g. exit 139) leaves its Python stack in the cycle's run1.log. Run it on an otherwise quiet machine: the
-kill times assume the search's usual pace (~50 s for the whole search on 2 cores).
+(e.g. exit 139) leaves its Python stack in the cycle's run1.log. Logs: ROOT/KIND-N/{run1,resume}.log.
 """
 
 from __future__ import annotations
@@ -41,8 +41,58 @@ from _common import PROJECT_ROOT
 KINDS = ("sigint", "kill_driver", "kill_worker", "disk_full")
 WANT_RC = {"sigint": 130, "kill_driver": 137, "kill_worker": 0, "disk_full": 2}
 SEARCH = ["--space", "tiny", "--max-epochs", "2", "--set", "limit_train_batches=10", "--num-cpus", "1"]
-KILL_AFTER_S = (8.0, 27.0)
+# Where a fault lands. Wall time alone says little (the first trial starts 10-30 s in, by load), so most faults
+# land after a random number of reported results (a search reports 5-8), plus up to 2 s; one in five lands
+# during start-up (before Ray has saved any trial state): the case a --resume must start afresh.
+STARTUP_S = (3.0, 12.0)
+RESULTS = (1, 5)
+EXTRA_S = 2.0
 TMPFS_SMALL, TMPFS_LARGE = "60m", "300m"
+
+
+@dataclass
+class FaultPoint:
+    seconds: float = 0.0  # start-up: this long after the driver started
+    results: int | None = None  # else: once the trials have reported this many results in all, plus `extra_s`
+    extra_s: float = 0.0
+
+    @property
+    def text(self) -> str:
+        if self.results is None:
+            return f"start-up +{self.seconds:.1f}s"
+        return f"{self.results} results +{self.extra_s:.1f}s"
+
+    def wait(self, proc: subprocess.Popen, exp: Path, sid: int, need_worker: bool) -> bool:
+        """Block until the point (and a trial worker, if needed) is reached; False if the driver ended first."""
+        t0 = time.monotonic()
+        while True:
+            if proc.poll() is not None:
+                return False
+            if self.results is None:
+                reached = time.monotonic() - t0 >= self.seconds
+            else:
+                reached = sum(result_lines(exp).values()) >= self.results
+            if reached and (not need_worker or trial_workers(sid)):
+                break
+            time.sleep(0.2)
+        try:
+            proc.wait(timeout=self.extra_s)
+            return False
+        except subprocess.TimeoutExpired:
+            return True
+
+
+def fault_point(kind: str, rng: random.Random) -> FaultPoint:
+    if kind != "kill_worker" and rng.random() < 0.2:
+        return FaultPoint(seconds=rng.uniform(*STARTUP_S))
+    return FaultPoint(results=rng.randint(*RESULTS), extra_s=rng.uniform(0, EXTRA_S))
+
+
+def json_or_empty(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 @dataclass
@@ -52,6 +102,7 @@ class Cycle:
     rc: int | None = None
     resume_rc: int | None = None
     fault_at: float | None = None
+    point: str = ""
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     finished_before: int = 0
@@ -136,9 +187,9 @@ def trial_workers(sid: int) -> list[int]:
     return [p for p in session_pids(sid) if cmdline(p).startswith("ray::ImplicitFunc")]
 
 
-def wait_session_gone(sid: int, timeout: float = 60.0) -> list[int]:
+def wait_session_gone(sid: int, timeout: float = 20.0) -> list[str]:
     """Wait for the session's processes to end (Ray's raylet and workers die with their driver); then kill
-    what is left of it (only processes this soak started) and return their pids."""
+    what is left of it (only processes this soak started) and return their command lines."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = session_pids(sid)
@@ -146,12 +197,13 @@ def wait_session_gone(sid: int, timeout: float = 60.0) -> list[int]:
             return []
         time.sleep(0.5)
     left = session_pids(sid)
+    names = [cmdline(pid)[:40].strip() or str(pid) for pid in left]
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return left
+    return names
 
 
 def start(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[subprocess.Popen, object]:
@@ -183,28 +235,25 @@ def run_cycle(kind: str, n: int, root: Path, rng: random.Random, num_samples: in
     try:
         proc, log = start(cmd, cdir / "run1.log", env)
         sid = proc.pid
-        delay = rng.uniform(*KILL_AFTER_S)
+        point = fault_point(kind, rng)
+        c.point = point.text
         at_fault: tuple[set[str], set[str], dict[str, int]] = (set(), set(), {})
         try:
-            if kind in ("sigint", "kill_driver"):
-                try:
-                    proc.wait(timeout=delay)
-                    c.problems.append(f"search ended (rc {proc.returncode}) before the fault at {delay:.0f}s")
-                except subprocess.TimeoutExpired:
+            if kind != "disk_full":  # a small disk fills by itself
+                if not point.wait(proc, exp, sid, need_worker=kind == "kill_worker"):
+                    c.problems.append(f"search ended (rc {proc.returncode}) before the fault ({point.text})")
+                else:
                     c.fault_at = time.monotonic() - t0
                     at_fault = snapshot(exp)
-                    if kind == "sigint":
-                        os.killpg(sid, signal.SIGINT)
-                    else:
-                        os.kill(proc.pid, signal.SIGKILL)
-            elif kind == "kill_worker":
-                at_fault = kill_a_worker(c, proc, sid, delay, t0, exp)
+                    if (json_or_empty(exp / "summary.json").get("state")) == "finished":
+                        c.notes.append("the search had finished its trials at the fault")
+                    hit(kind, proc, sid, c)
             proc.wait(timeout=600)
         finally:
             log.close()
         c.rc = exit_status(proc.returncode)
         if left := wait_session_gone(sid):
-            c.notes.append(f"{len(left)} processes outlived the driver (killed)")
+            c.notes.append(f"{len(left)} processes outlived the driver by 20s (killed): {', '.join(left)}")
         run1 = (cdir / "run1.log").read_text(errors="replace")
         if c.rc != WANT_RC[kind]:
             c.problems.append(f"exit {c.rc}, wanted {WANT_RC[kind]}")
@@ -219,7 +268,7 @@ def run_cycle(kind: str, n: int, root: Path, rng: random.Random, num_samples: in
         known, finished, lines = snapshot(exp)
         lines = {**lines, **{t: at_fault[2].get(t, 0) for t in at_fault[1]}}
         known, finished = known | at_fault[0], finished | at_fault[1]
-        c.finished_before = len(finished)
+        c.finished_before = len(at_fault[1] if kind == "kill_worker" else finished)
 
         with (cdir / "resume.log").open("w") as f:
             resumed = subprocess.run([*cmd, "--resume"], cwd=PROJECT_ROOT, env=env, stdout=f,
@@ -235,24 +284,16 @@ def run_cycle(kind: str, n: int, root: Path, rng: random.Random, num_samples: in
     return c
 
 
-def kill_a_worker(c: Cycle, proc: subprocess.Popen, sid: int, delay: float, t0: float,
-                  exp: Path) -> tuple[set[str], set[str], dict[str, int]]:
-    """After `delay`, SIGKILL the first trial worker of this search (waiting for one to exist); return the
-    folder's snapshot at the kill."""
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline or not trial_workers(sid):
-        if proc.poll() is not None:
-            c.problems.append(f"search ended (rc {proc.returncode}) before a worker could be killed")
-            return set(), set(), {}
-        time.sleep(0.2)
-    pid = trial_workers(sid)[0]
-    c.fault_at = time.monotonic() - t0
-    at_fault = snapshot(exp)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        c.notes.append("the worker ended before the kill")
-    return at_fault
+def hit(kind: str, proc: subprocess.Popen, sid: int, c: Cycle) -> None:
+    if kind == "sigint":
+        os.killpg(sid, signal.SIGINT)  # the whole group, as Ctrl-C in a terminal does
+    elif kind == "kill_driver":
+        os.kill(proc.pid, signal.SIGKILL)
+    else:
+        try:
+            os.kill(trial_workers(sid)[0], signal.SIGKILL)
+        except (IndexError, ProcessLookupError):
+            c.notes.append("the worker ended before the kill")
 
 
 def check_complete(c: Cycle, exp: Path, num_samples: int, known: set[str], finished: set[str],
@@ -279,9 +320,10 @@ def unmount(path: Path) -> None:
 
 # --- report --------------------------------------------------------------------------------------
 def line(c: Cycle) -> str:
-    fault = f"fault@{c.fault_at:4.1f}s" if c.fault_at is not None else "no fault  "
-    text = (f"{c.kind:11s} #{c.n}  {fault}  rc {c.rc} (want {WANT_RC[c.kind]})  {c.finished_before} finished "
-            f"before  resume rc {c.resume_rc}  {'PASS' if c.ok else 'FAIL'}  {c.seconds:.0f}s")
+    fault = f"fault at {c.point} ({c.fault_at:.0f}s)" if c.fault_at is not None else f"no fault ({c.point or 'disk'})"
+    when = "at the kill" if c.kind == "kill_worker" else "before resume"
+    text = (f"{c.kind:11s} #{c.n}  {fault}  rc {c.rc} (want {WANT_RC[c.kind]})  {c.finished_before} finished {when}"
+            f"  resume rc {c.resume_rc}  {'PASS' if c.ok else 'FAIL'}  {c.seconds:.0f}s")
     extra = c.problems + c.notes
     return text + (f"  [{'; '.join(extra)}]" if extra else "")
 
