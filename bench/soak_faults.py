@@ -10,8 +10,9 @@ sigint and kill_driver one cycle in five during start-up instead, 3-12 s in):
   kill_driver  SIGKILL to the driver alone: exit 137 (-9)
   kill_worker  SIGKILL to one of this search's `ray::ImplicitFunc` trial workers: Tune retries the trial from
                its checkpoint and the search ends by itself, 4/4, exit 0
-  disk_full    the storage is a 60 MB tmpfs, too small for 4 trials: the driver stops in one line
-               (`error: no space left on …`), exit 2; the tmpfs is then grown to 300 MB (needs root)
+  disk_full    the storage is a 300 MB tmpfs (needs root), filled at the fault point up to 2-40 MB free (a
+               trial needs ~20): the driver stops in one line (`error: no space left on …`), exit 2; the
+               filler is then deleted (space freed) before the resume
 
 Then `--resume` (same command) must exit 0 and the experiment must be complete: `leaderboard.csv` has
 num-samples rows, all TERMINATED; every trial known before the fault is still there (none lost); and every trial
@@ -47,7 +48,9 @@ SEARCH = ["--space", "tiny", "--max-epochs", "2", "--set", "limit_train_batches=
 STARTUP_S = (3.0, 12.0)
 RESULTS = (1, 5)
 EXTRA_S = 2.0
-TMPFS_SMALL, TMPFS_LARGE = "60m", "300m"
+TMPFS = "300m"  # the driver's preflight wants 200 MB free at the start: the disk is filled once it runs
+LEFT_FREE_MB = (2, 40)
+FILLER = "filler.bin"  # beside the experiment folder, in the storage
 
 
 @dataclass
@@ -83,7 +86,7 @@ class FaultPoint:
 
 
 def fault_point(kind: str, rng: random.Random) -> FaultPoint:
-    if kind != "kill_worker" and rng.random() < 0.2:
+    if kind in ("sigint", "kill_driver") and rng.random() < 0.2:
         return FaultPoint(seconds=rng.uniform(*STARTUP_S))
     return FaultPoint(results=rng.randint(*RESULTS), extra_s=rng.uniform(0, EXTRA_S))
 
@@ -228,7 +231,7 @@ def run_cycle(kind: str, n: int, root: Path, rng: random.Random, num_samples: in
         shutil.rmtree(cdir)
     store.mkdir(parents=True)
     if kind == "disk_full":
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SMALL}", "tmpfs", str(store)], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS}", "tmpfs", str(store)], check=True)
     exp = store / "s"
     cmd = [sys.executable, "tune/search.py", *SEARCH, "--num-samples", str(num_samples), "--storage", str(store),
            "--name", "s"]
@@ -239,15 +242,14 @@ def run_cycle(kind: str, n: int, root: Path, rng: random.Random, num_samples: in
         c.point = point.text
         at_fault: tuple[set[str], set[str], dict[str, int]] = (set(), set(), {})
         try:
-            if kind != "disk_full":  # a small disk fills by itself
-                if not point.wait(proc, exp, sid, need_worker=kind == "kill_worker"):
-                    c.problems.append(f"search ended (rc {proc.returncode}) before the fault ({point.text})")
-                else:
-                    c.fault_at = time.monotonic() - t0
-                    at_fault = snapshot(exp)
-                    if (json_or_empty(exp / "summary.json").get("state")) == "finished":
-                        c.notes.append("the search had finished its trials at the fault")
-                    hit(kind, proc, sid, c)
+            if not point.wait(proc, exp, sid, need_worker=kind == "kill_worker"):
+                c.problems.append(f"search ended (rc {proc.returncode}) before the fault ({point.text})")
+            else:
+                c.fault_at = time.monotonic() - t0
+                at_fault = snapshot(exp)
+                if (json_or_empty(exp / "summary.json").get("state")) == "finished":
+                    c.notes.append("the search had finished its trials at the fault")
+                hit(kind, proc, sid, c, store, rng)
             proc.wait(timeout=600)
         finally:
             log.close()
@@ -262,7 +264,7 @@ def run_cycle(kind: str, n: int, root: Path, rng: random.Random, num_samples: in
         if kind == "disk_full":
             if "error: no space left on" not in run1:
                 c.problems.append("no 'error: no space left on' line")
-            subprocess.run(["mount", "-o", f"remount,size={TMPFS_LARGE}", str(store)], check=True)
+            (store / FILLER).unlink(missing_ok=True)  # free the space, as the message asks
         # a trial finished at the fault must be untouched from then on (kill_worker: by the same driver's
         # retries too); one that finished between the fault and the driver's exit, from its exit on
         known, finished, lines = snapshot(exp)
@@ -284,8 +286,10 @@ def run_cycle(kind: str, n: int, root: Path, rng: random.Random, num_samples: in
     return c
 
 
-def hit(kind: str, proc: subprocess.Popen, sid: int, c: Cycle) -> None:
-    if kind == "sigint":
+def hit(kind: str, proc: subprocess.Popen, sid: int, c: Cycle, store: Path, rng: random.Random) -> None:
+    if kind == "disk_full":
+        c.notes.append(f"filled to {fill(store, rng.uniform(*LEFT_FREE_MB)):.0f} MB free")
+    elif kind == "sigint":
         os.killpg(sid, signal.SIGINT)  # the whole group, as Ctrl-C in a terminal does
     elif kind == "kill_driver":
         os.kill(proc.pid, signal.SIGKILL)
@@ -294,6 +298,19 @@ def hit(kind: str, proc: subprocess.Popen, sid: int, c: Cycle) -> None:
             os.kill(trial_workers(sid)[0], signal.SIGKILL)
         except (IndexError, ProcessLookupError):
             c.notes.append("the worker ended before the kill")
+
+
+def fill(store: Path, leave_mb: float) -> float:
+    """Write a filler file until `leave_mb` MB are left free on the store's filesystem; return what is left."""
+    chunk = b"\0" * 2**20
+    with (store / FILLER).open("wb") as f:
+        while shutil.disk_usage(store).free / 2**20 > leave_mb + 1:
+            try:
+                f.write(chunk)
+                f.flush()
+            except OSError:  # the search's own writes got there first
+                break
+    return shutil.disk_usage(store).free / 2**20
 
 
 def check_complete(c: Cycle, exp: Path, num_samples: int, known: set[str], finished: set[str],
@@ -320,7 +337,7 @@ def unmount(path: Path) -> None:
 
 # --- report --------------------------------------------------------------------------------------
 def line(c: Cycle) -> str:
-    fault = f"fault at {c.point} ({c.fault_at:.0f}s)" if c.fault_at is not None else f"no fault ({c.point or 'disk'})"
+    fault = f"fault at {c.point} ({c.fault_at:.0f}s)" if c.fault_at is not None else f"no fault ({c.point})"
     when = "at the kill" if c.kind == "kill_worker" else "before resume"
     text = (f"{c.kind:11s} #{c.n}  {fault}  rc {c.rc} (want {WANT_RC[c.kind]})  {c.finished_before} finished {when}"
             f"  resume rc {c.resume_rc}  {'PASS' if c.ok else 'FAIL'}  {c.seconds:.0f}s")
@@ -353,7 +370,7 @@ def main() -> int:
            "PYTHONPATH": str(PROJECT_ROOT)}
     kinds = list(args.kinds)
     if "disk_full" in kinds and (os.geteuid() != 0 or shutil.which("mount") is None):
-        print("disk_full skipped: it mounts a small tmpfs as the storage, which needs root and mount(8)")
+        print("disk_full skipped: it mounts a tmpfs as the storage, which needs root and mount(8)")
         kinds.remove("disk_full")
     cycles = []
     for kind in kinds:
