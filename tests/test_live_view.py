@@ -84,3 +84,18 @@ def test_an_unchanged_status_is_not_repeated_every_30_s(capsys):
     v.on_step_end(0, [a])
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and "epochs 0.5/8" in out[0]
+
+
+def test_a_trial_cut_short_by_ctrl_c_is_not_counted_done(capsys):
+    # Ray's interrupt clean-up marks running and starting trials TERMINATED without completing them
+    v = view()
+    a, b, c = trial("a", "RUNNING"), trial("b", "PENDING"), trial("c", "RUNNING")
+    v.on_trial_start(0, [a, b, c], a)
+    v.on_step_end(0, [a, b, c])
+    c.status = "TERMINATED"
+    v.on_trial_complete(0, [a, b, c], c)
+    a.status = b.status = "TERMINATED"
+    restored = trial("d", "TERMINATED")  # finished in an earlier run, restored so: done
+    v.on_experiment_end([a, b, c, restored])
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert "0 running, 0 pending, 2 done" in line and "2 interrupted" in line and "all done" not in line

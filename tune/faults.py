@@ -1,8 +1,9 @@
 """What the driver does about faults, called from tune/search.py: a checked resume, a finished experiment left
 alone, a full disk or an unreadable Ray state reported in one line, and an interrupted search that says so.
 
-The pieces: tune/invocation.py (what a resume must repeat), tune/lock.py (one driver per experiment),
-tune/interrupt.py (signals and true trial statuses), tune/storage.py (disk space).
+The pieces: tune/invocation.py (what a resume must repeat), tune/lock.py and tune/lease.py (one driver per
+experiment), tune/interrupt.py (signals and true trial statuses), tune/ray_exit.py (leaving Ray after a stop
+signal), tune/storage.py (disk space).
 """
 
 from __future__ import annotations

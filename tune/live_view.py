@@ -67,10 +67,16 @@ class LiveView(tune.Callback):
         self.epochs: dict[str, float] = {}  # furthest epoch each trial reached (consumed budget)
         self.stopped_early = 0
         self.last_status_text = ""
+        # trials seen unfinished and not completed since: Ray's Ctrl-C clean-up marks them TERMINATED without
+        # completing them, so the status must not count them done (a trial restored finished is never seen so)
+        self.open: set[str] = set()
 
     # state survives a driver restart through Ray's experiment checkpoint; the clock restarts
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__, started_at=None)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"open": set(), **state})  # a view pickled before `open` existed
 
     def _say(self, text: str) -> None:
         now = time.monotonic()
@@ -87,7 +93,11 @@ class LiveView(tune.Callback):
         self.started_at = time.monotonic()
         self.last_status = self.started_at
 
+    def _note_open(self, trials: list) -> None:
+        self.open.update(t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR"))
+
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+        self._note_open(trials)
         self._say(f"{trial.trial_id} started  {self._knobs(trial)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
@@ -103,6 +113,7 @@ class LiveView(tune.Callback):
         self._say(f"{trial.trial_id} epoch {epoch:.2f}  {METRIC} {value:.4f}{mark}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        self.open.discard(trial.trial_id)
         epoch = self.epochs.get(trial.trial_id, 0.0)
         if epoch + 1e-9 < self.max_epochs:
             self.stopped_early += 1
@@ -116,10 +127,12 @@ class LiveView(tune.Callback):
                   f"latest checkpoint: {error_line(trial)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        self.open.discard(trial.trial_id)
         self._say(f"{trial.trial_id} ERROR after {trial.num_failures} attempt(s): {error_line(trial)} "
                   f"(full trace: {trial.error_file})")
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        self._note_open(trials)
         now = time.monotonic()
         if now - self.last_status < self.status_every_s:
             return
@@ -132,15 +145,21 @@ class LiveView(tune.Callback):
     def status_line(self, trials: list, now: float) -> str:
         counts: dict[str, int] = {}
         for t in trials:
-            counts[t.status] = counts.get(t.status, 0) + 1
+            status = t.status
+            if status in ("TERMINATED", "ERROR") and t.trial_id in self.open:
+                status = "INTERRUPTED"  # stopped by an interrupt, not finished (tune/interrupt.py)
+            counts[status] = counts.get(status, 0) + 1
         running, done = counts.get("RUNNING", 0), counts.get("TERMINATED", 0) + counts.get("ERROR", 0)
+        cut = counts.get("INTERRUPTED", 0)
         pending = counts.get("PENDING", 0) + counts.get("PAUSED", 0) + max(0, self.num_samples - len(trials))
         spent = sum(self.epochs.values())
         budget = self.num_samples * self.max_epochs
         best = f"best {self.best[0]:.4f} ({self.best[1]})" if self.best else "best -"
         elapsed = now - (self.started_at or now)
         # every unfinished trial could still run to max_epochs: the estimate is an upper bound
-        if running + pending == 0:
+        if cut:
+            eta = f"{cut} interrupted"
+        elif running + pending == 0:
             eta = "all done"
         else:
             eta = f"ETA <= {_duration(elapsed / spent * (budget - spent))}" if spent > 0 else "ETA -"

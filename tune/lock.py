@@ -4,7 +4,8 @@ A second `tune/search.py` on the same experiment (a `--resume` while the first s
 with one --name) is refused in one line. The lock is broken only when its owner is provably gone: same host, and
 that pid no longer runs (or runs a different process, started at another time). A lock held from another host
 is never broken automatically: the message says which file to remove once that driver is known to be dead.
-Object storage (s3://, gs://) has no atomic create here: no lock there (docs/experiment-format.md).
+Object storage (s3://, gs://) has no atomic create: there the claim is a lease renewed while the driver runs
+(tune/lease.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainables.config import ConfigError
+
+if TYPE_CHECKING:
+    from tune.lease import Lease
 
 LOCK_FILE = "driver.lock"
 
@@ -67,10 +71,13 @@ def _stale(info: dict[str, Any] | None) -> bool:
     return not _alive(int(info.get("pid", -1)), info.get("start_ticks"))
 
 
-def acquire(exp_dir: str | Path) -> Path | None:
-    """Create the lock (the folder too); raise ExperimentLocked when a live driver holds it. None on URIs."""
+def acquire(exp_dir: str | Path) -> Path | Lease:
+    """Create the lock (the folder too); raise ExperimentLocked when a live driver holds it. On a URI
+    (s3://, gs://), take its lease instead (tune/lease.py)."""
     if "://" in str(exp_dir):
-        return None
+        from tune import lease
+
+        return lease.acquire(str(exp_dir))
     exp = Path(exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
     path = exp / LOCK_FILE
@@ -107,9 +114,12 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def release(path: Path | None) -> None:
-    """Remove the lock if it is still ours."""
+def release(path: Path | Lease | None) -> None:
+    """Remove the lock (or the lease) if it is still ours."""
     if path is None:
+        return
+    if not isinstance(path, Path):
+        path.release()
         return
     info = owner(path.parent)
     if info is not None and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
@@ -117,7 +127,7 @@ def release(path: Path | None) -> None:
 
 
 @contextmanager
-def held(exp_dir: str | Path) -> Iterator[Path | None]:
+def held(exp_dir: str | Path) -> Iterator[Path | Lease]:
     path = acquire(exp_dir)
     try:
         yield path

@@ -25,7 +25,7 @@ from trainables.fileio import OutputError
 from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
-from tune import faults, storage
+from tune import faults, ray_exit, storage
 from tune.interrupt import Signals
 from tune.lock import held
 from tune.machine import add_resource_arguments, fit_machine, reuse_workers
@@ -256,14 +256,14 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
     per_trial_mb = storage.estimate_trial_mb(p)
     started = time.perf_counter()
     ray_kwargs, ray_verbose = ray_output(args.verbose)
-    owns_ray = not ray.is_initialized()
-    if owns_ray:
-        init_kwargs: dict[str, Any] = {"runtime_env": _runtime_env(), "include_dashboard": False, **ray_kwargs}
-        if args.address:
-            ray.init(address=args.address, **init_kwargs)
-        else:
-            ray.init(address="local", num_cpus=args.num_cpus, **init_kwargs)
+    owns_ray, stopped = not ray.is_initialized(), False  # stopped: by a stop signal
     try:
+        if owns_ray:  # inside the try: a Ctrl-C during ray.init must still end Ray (tune/ray_exit.py)
+            init_kwargs: dict[str, Any] = {"runtime_env": _runtime_env(), "include_dashboard": False, **ray_kwargs}
+            if args.address:
+                ray.init(address=args.address, **init_kwargs)
+            else:
+                ray.init(address="local", num_cpus=args.num_cpus, **init_kwargs)
         alive = sum(1 for n in ray.nodes() if n.get("Alive"))
         check_storage_for_cluster(p.storage, alive, args.storage_is_shared)
         space = p.space
@@ -324,13 +324,17 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
             extra={"search_alg": args.search_alg, "scheduler": args.scheduler, "num_samples": p.num_samples,
                    "baselines": baselines or {}},
         )
+        stopped = summary.get("state") == "interrupted"
         faults.check_results(results, p, per_trial_mb, record)
         print_closing(exp, board, summary, baselines or {}, next_steps=summary.get("state") != "interrupted")
         faults.print_interrupted(summary, record)
         return results, board, summary
+    except KeyboardInterrupt:  # outside Ray's graceful stop: during ray.init, before the fit, a second Ctrl-C
+        stopped = True
+        raise
     finally:
         if owns_ray:
-            ray.shutdown()
+            ray_exit.stop_ray(stopped)
 
 
 def _write_data_json(exp: str, info: dict[str, Any]) -> None:
@@ -396,4 +400,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    ray_exit.as_command()
+    raise SystemExit(ray_exit.leave(main()))
