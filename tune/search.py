@@ -25,18 +25,11 @@ from trainables.fileio import OutputError
 from trainables.metrics import METRIC, MODE
 from trainables.paths import cache_root
 from trainables.space import SearchSpace, SpaceError, list_spaces, load_space
-from tune import faults, ray_exit, storage
+from tune import faults, preflight, ray_exit, storage
 from tune.interrupt import Signals
 from tune.lock import held
 from tune.machine import add_resource_arguments, fit_machine, reuse_workers
-from tune.preflight import (
-    check_backbones,
-    check_resources,
-    check_schedule,
-    check_storage,
-    check_trial_fits,
-    precision_warnings,
-)
+from tune.preflight import check_backbones, check_resources, check_schedule, check_storage, check_trial_fits
 from tune.storage import check_storage_for_cluster
 from tune.terminal import say
 
@@ -369,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         data_info = validate_data(p)
         print_plan(p, args)
-        for line in precision_warnings(p, args):
+        for line in preflight.precision_warnings(p, args):
             print(f"warning: {line}", file=sys.stderr)
         say(f"data        train {data_info['train_rows']} rows ({data_info['train_path']}), dev "
             f"{data_info['dev_rows']} rows ({data_info['dev_path']})"
