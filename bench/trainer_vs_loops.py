@@ -26,10 +26,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -179,13 +180,6 @@ def linear_warmup(opt: torch.optim.Optimizer, warmup: int, total: int) -> torch.
 
 # --- the sides ---------------------------------------------------------------------------------------------
 
-@dataclass
-class Side:
-    name: str
-    run: Callable[[], np.ndarray]  # trains, returns dev predictions
-    result: dict = field(default_factory=dict)
-
-
 def ours(baton: Baton, name: str, cfg: TrialConfig, data: PreparedData, steps: int) -> np.ndarray:
     import pytorch_lightning as pl
 
@@ -321,8 +315,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"space {args.space}, backbone {backbone_dir}, head {args.head}, batch {args.batch_size}, "
           f"{args.steps} steps per side ({args.chunk} per turn, first turn untimed), {args.threads} threads, "
           f"dropout {cfg.hidden_dropout}, lr {cfg.lr}, warm-up {cfg.warmup_ratio}, clip {cfg.grad_clip}", flush=True)
-
-    import tempfile
 
     tmp = tempfile.mkdtemp(prefix="sts-bench-loops-")
     baton = Baton(args.sides, args.chunk)
