@@ -40,6 +40,7 @@ from trainables.backbones import resolve_backbone
 from trainables.batching import POOL_BATCHES, make_loader
 from trainables.config import TrialConfig
 from trainables.metrics import pearson
+from trainables.optim import param_groups
 from trainables.pipeline import PreparedData, prepare_data
 from trainables.space import load_space
 
@@ -138,13 +139,6 @@ class Regressor(nn.Module):
         if labels is None:
             return {"logits": pred}
         return {"loss": nn.functional.mse_loss(pred, labels), "logits": pred}
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or "bias" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def features(data: PreparedData, split: str) -> list[dict]:

@@ -39,7 +39,8 @@ def write_checkpoint(
     """Write into a staging folder beside `directory`, then rename: a crash never leaves half a checkpoint."""
     from safetensors.torch import save_model
 
-    with staged(Path(directory)) as stage:
+    directory = Path(directory)
+    with staged(directory) as stage:
         # weights only (no optimizer state): ~3x smaller than a Lightning checkpoint, enough to predict
         save_model(model, str(stage / WEIGHTS))
         (stage / CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False))
@@ -55,7 +56,7 @@ def write_checkpoint(
                 test_df.insert(1, "label", test["label"])
             test_df.to_csv(stage / TEST_PREDICTIONS, index=False)
         write_meta(stage, meta)
-    return Path(directory)
+    return directory
 
 
 @contextmanager

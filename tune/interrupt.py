@@ -24,6 +24,10 @@ INTERRUPTED = "INTERRUPTED"  # started, not finished: resumes from its latest ch
 PENDING = "PENDING"  # never reported a result: resumes from scratch
 
 
+# what the driver exits with after each stop signal it handles (128 + the signal's number, as a shell reports it)
+STOP_EXIT_CODES = frozenset(128 + s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+
+
 class Signals:
     """Forward SIGTERM/SIGHUP to whatever handles SIGINT now (Ray's graceful stop during a fit, else
     KeyboardInterrupt), and remember the last stop signal for the exit code."""

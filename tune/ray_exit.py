@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import sys
 
+from tune.interrupt import STOP_EXIT_CODES
+
 _state = {"cli": False, "skipped": False}
 
 
@@ -38,7 +40,7 @@ def stop_ray(stopped: bool) -> None:
 
 def leave(code: int) -> int:
     """The exit code, after a stop signal in the command: Ray's processes stopped, then os._exit (no return)."""
-    if not _state["cli"] or not (_state["skipped"] or code in (129, 130, 143)):
+    if not _state["cli"] or not (_state["skipped"] or code in STOP_EXIT_CODES):
         return code
     _kill_ray_processes()
     sys.stdout.flush()

@@ -319,7 +319,7 @@ def run(args: argparse.Namespace, p: Plan, data_info: dict[str, Any], trainable=
         )
         stopped = summary.get("state") == "interrupted"
         faults.check_results(results, p, per_trial_mb, record)
-        print_closing(exp, board, summary, baselines or {}, next_steps=summary.get("state") != "interrupted")
+        print_closing(exp, board, summary, baselines or {}, next_steps=not stopped)
         faults.print_interrupted(summary, record)
         return results, board, summary
     except KeyboardInterrupt:  # outside Ray's graceful stop: during ray.init, before the fit, a second Ctrl-C
