@@ -6,7 +6,8 @@ warm-up then linear decay: over the side's steps for hand and hf, over the epoch
 it), gradient clipping, batch size, torch threads and number of steps, with dropout on:
 
   ours   `trainables.training.train()`: STSRegressor, our length-bucketed loader and the Lightning fit, exactly as a
-         trial runs (validation off; `--precision` picks fp32 or CPU `bf16-mixed` autocast)
+         trial runs (validation off), with trainables/cpu_kernels.py's dropout and attention (the default);
+         `ours-torch` is the same on torch's own kernels (cpu_kernels=False), `ours-bf16` with CPU bf16 autocast
   hand   a plain loop a user would write: the token ids from the same cache, sorted by length inside shuffled pools
          of 100 batches, `tokenizer.pad` per batch, `model.train()`, forward, backward, clip, step
   hf     `transformers.Trainer` with its length-grouped sampler (`train_sampling_strategy="group_by_length"`) and
@@ -287,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--space", default="e5_small")
     ap.add_argument("--head", default="mean", help="cross-encoder head of every side: mean or cls")
     ap.add_argument("--sides", nargs="+", default=["ours", "hand", "hf"],
-                    help="ours, ours-bf16 (our trainer with CPU bf16-mixed autocast), hand, hf")
+                    help="ours, ours-torch (our trainer on torch's own dropout and attention: cpu_kernels=False), "
+                         "ours-bf16 (our trainer with CPU bf16-mixed autocast), hand, hf")
     ap.add_argument("--steps", type=int, default=60, help="training steps per side (the first chunk untimed)")
     ap.add_argument("--chunk", type=int, default=5, help="steps per turn")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (all sides)")
@@ -316,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         "ours": lambda: ours(baton, "ours", cfg, data, args.steps),
         "ours-bf16": lambda: ours(baton, "ours-bf16", space.default_config({**base, "precision": "bf16-mixed"}),
                                   data, args.steps),
+        "ours-torch": lambda: ours(baton, "ours-torch", space.default_config({**base, "cpu_kernels": False}), data,
+                                   args.steps),
         "hand": lambda: hand(baton, "hand", cfg, data, args.steps, backbone_dir),
         "hf": lambda: hf_trainer(baton, "hf", cfg, data, args.steps, backbone_dir, tmp),
     }

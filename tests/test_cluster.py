@@ -196,7 +196,9 @@ def test_killed_driver_resumes_against_the_same_cluster(make_cluster, tmp_path, 
 def test_quarter_gpus_put_four_trials_on_one_gpu_at_once(make_cluster, tmp_path, micro_backbone, small_data):
     # one node, 1 logical GPU and 4 logical CPUs (more than the machine has: Ray only counts them)
     cluster = make_cluster({"num_cpus": 4, "num_gpus": 1})
-    space = write_micro_space(tmp_path / "gpu.yaml", micro_backbone, small_data, test=False, batches=6)
+    # 20 batches a trial: long enough that the four workers, which start one after another on two real cores,
+    # overlap (with 6 a trial could finish before the fourth had started)
+    space = write_micro_space(tmp_path / "gpu.yaml", micro_backbone, small_data, test=False, batches=20)
     free: list[tuple[float, float]] = []
     done = threading.Event()
 

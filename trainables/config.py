@@ -86,6 +86,9 @@ class TrialConfig:
     grad_clip: float = _h("max gradient norm; 0 = off", default=1.0)
     accumulate_grad_batches: int = _h("micro-batches per optimizer step", default=1)
     precision: str = _h(f"one of {PRECISIONS}", default="32")
+    cpu_kernels: bool = _h("CPU training runs trainables/cpu_kernels.py's dropout and attention (the same maths, "
+                           "1.02-1.09x the steps/s on e5-small, bench/RESULTS.md); False = torch's own kernels",
+                           default=True)
     loss: str = _h("regression loss (trainables/losses.py)", default="mse")
     huber_delta: float = _h("huber loss delta", default=1.0)
     smooth_l1_beta: float = _h("smooth_l1 loss beta", default=1.0)

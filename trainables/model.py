@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from trainables.config import TrialConfig
+from trainables.cpu_kernels import use_fast_kernels
 from trainables.heads import make_head
 from trainables.losses import loss_from_config, rdrop_loss, smart_loss
 from trainables.metrics import METRIC, pearson
@@ -89,6 +90,8 @@ class STSRegressor(pl.LightningModule):
         self._loss_sum = 0.0
         self._loss_count = 0
         self._batches_in_epoch = 0
+        if cfg.cpu_kernels:  # a no-op at run time for CUDA tensors and in eval mode
+            use_fast_kernels(self)
 
     # --- forward -------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor], inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
