@@ -65,19 +65,30 @@ def _finished(exp: Path, epochs: float) -> dict[str, int]:
     return out
 
 
-def _interrupted_search(tmp_path, micro_backbone, small_data, stop) -> tuple[Path, Path, dict[str, int], int, str]:
+TINY_BERT = PROJECT_ROOT / "assets" / "tiny-bert"
+BATCHES = 20  # every batch of small_data's 320 rows
+EPOCHS = 4  # ~1 s each: when the first two trials finish, the other three have >= 6 s to go
+
+
+def _interrupted_search(tmp_path, small_data, stop) -> tuple[Path, Path, dict[str, int], int, str]:
     """Start a search in its own session, wait until a trial has finished, stop it; (store, exp, finished, rc, log
     with the seconds from the signal to the exit appended)."""
-    space = write_micro_space(tmp_path / "int.yaml", micro_backbone, small_data, test=False, batches=6)
+    # the bundled tiny model over whole epochs: trials of seconds, so 3 of 5 are still to run when the first
+    # finish (micro trials of 6 batches all ended within the 10 s Ray waits between syncs of result.json)
+    space = write_micro_space(tmp_path / "int.yaml", TINY_BERT, small_data, test=False, batches=BATCHES)
     store, exp = tmp_path / "store", tmp_path / "store" / "i"
     argv = ["--space", str(space), "--storage", str(store), "--name", "i", "--search-alg", "random",
-            "--scheduler", "fifo", "--num-samples", "5", "--max-epochs", "2", "--num-cpus", "2", "--verbose", "0"]
+            "--scheduler", "fifo", "--num-samples", "5", "--max-epochs", str(EPOCHS), "--num-cpus", "2",
+            "--verbose", "0"]
     with open(tmp_path / "first.log", "w") as log:
+        # result.json reaches the experiment folder when Ray saves its state (every 10 s by default): each second
+        # here, so the wait below sees a finished trial as soon as it finishes
+        env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}
         proc = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "tune" / "search.py"), *argv], stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, env=env)
         deadline, finished = time.time() + 240, {}
         while time.time() < deadline and proc.poll() is None and not finished:
-            finished = _finished(exp, 2.0)
+            finished = _finished(exp, EPOCHS)
             time.sleep(0.5)
         t0 = time.time()
         stop(proc.pid)
@@ -86,9 +97,9 @@ def _interrupted_search(tmp_path, micro_backbone, small_data, stop) -> tuple[Pat
 
 
 @pytest.mark.slow
-def test_sigterm_to_the_driver_stops_the_search_gracefully(tmp_path, micro_backbone, small_data):
+def test_sigterm_to_the_driver_stops_the_search_gracefully(tmp_path, small_data):
     # Ray's core worker installs a SIGTERM handler that aborts the driver: ours must win after ray.init
-    _, exp, finished, rc, out = _interrupted_search(tmp_path, micro_backbone, small_data,
+    _, exp, finished, rc, out = _interrupted_search(tmp_path, small_data,
                                                     lambda pid: os.kill(pid, signal.SIGTERM))
     assert finished and rc == 143, out[-3000:]
     assert json.loads((exp / "summary.json").read_text())["state"] == "interrupted"
@@ -96,19 +107,19 @@ def test_sigterm_to_the_driver_stops_the_search_gracefully(tmp_path, micro_backb
 
 
 @pytest.mark.slow
-def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
+def test_ctrl_c_mid_search_then_resume(tmp_path, small_data):
     store, exp, finished, rc, out = _interrupted_search(
-        tmp_path, micro_backbone, small_data, lambda pid: os.killpg(pid, signal.SIGINT))  # Ctrl-C: the group
+        tmp_path, small_data, lambda pid: os.killpg(pid, signal.SIGINT))  # Ctrl-C: the group
     assert finished and rc == 130, out[-3000:]
     lb = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str})
     summary = json.loads((exp / "summary.json").read_text())
     done = set(lb.loc[lb["status"] == "TERMINATED", "trial_id"])
-    assert done <= set(_finished(exp, 2.0)), "a trial that did not finish claims TERMINATED"
+    assert done <= set(_finished(exp, EPOCHS)), "a trial that did not finish claims TERMINATED"
     assert set(lb["status"]) <= {"TERMINATED", INTERRUPTED, PENDING} and len(done) < 5
     assert summary["state"] == "interrupted"
     assert summary["state_line"] == f"interrupted: {len(done)} of 5 trials finished"
     # a trial that never ran shows only what it was given: the pinned batch limit, never an invented 0
-    assert (lb.loc[lb["status"] == PENDING, "config/limit_train_batches"].fillna(6) == 6).all()
+    assert (lb.loc[lb["status"] == PENDING, "config/limit_train_batches"].fillna(BATCHES) == BATCHES).all()
     assert "resume with:\npython tune/search.py" in out
     assert int(out.rsplit("stopped in ", 1)[1].rstrip("s")) < 60, "a stop signal should end the search in seconds"
 
@@ -116,9 +127,9 @@ def test_ctrl_c_mid_search_then_resume(tmp_path, micro_backbone, small_data):
     assert search.main(["--storage", str(store), "--name", "i", "--resume", "--num-cpus", "2", "--verbose", "0"]) == 0
     lb = pd.read_csv(exp / "leaderboard.csv", dtype={"trial_id": str})
     h = pd.read_csv(exp / "history.csv", dtype={"trial_id": str})
-    assert len(lb) == 5 and (lb["status"] == "TERMINATED").all() and (lb["epochs_run"] == 2).all()
+    assert len(lb) == 5 and (lb["status"] == "TERMINATED").all() and (lb["epochs_run"] == EPOCHS).all()
     for trial_id, reports in finished.items():
-        assert (h["trial_id"] == trial_id).sum() == reports == 2
+        assert (h["trial_id"] == trial_id).sum() == reports == EPOCHS
     assert json.loads((exp / "summary.json").read_text())["state"] == "finished"
 
 
